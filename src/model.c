@@ -1,0 +1,544 @@
+/* model.c - the module tree, the graph, parameter layout, shape inference,
+ * statistics, printing and the inference-mode forward pass. */
+#define _POSIX_C_SOURCE 200809L
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "model_impl.h"
+
+cnn_status cnn_model_fail(cnn_model *m, cnn_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err, sizeof m->err, fmt, ap);
+    va_end(ap);
+    return status;
+}
+
+void cnn_node_describe(const cnn_node *n, cnn_sb *sb) {
+    cnn_sb_printf(sb, "%s %s(", n->path, n->vt->name);
+    n->vt->repr(&n->L, sb);
+    cnn_sb_puts(sb, ")");
+}
+
+static char *join_path(const char *parent, const char *name) {
+    size_t a = strlen(parent), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    if (a)
+        snprintf(p, a + b + 2, "%s.%s", parent, name);
+    else
+        memcpy(p, name, b + 1);
+    return p;
+}
+
+cnn_model *cnn_model_new(const char *class_name) {
+    cnn_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    m->mods = calloc(8, sizeof *m->mods);
+    m->cap_mods = 8;
+    if (m->mods) {
+        m->mods[0] = (cnn_module){.name = strdup(""),
+                                  .path = strdup(""),
+                                  .type = strdup(class_name),
+                                  .parent = -1,
+                                  .depth = 0,
+                                  .node = -1};
+        m->n_mods = 1;
+    }
+    if (!m->mods || !m->mods[0].name || !m->mods[0].path || !m->mods[0].type) {
+        cnn_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void cnn_model_free(cnn_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_mods; i++) {
+        free(m->mods[i].name);
+        free(m->mods[i].path);
+        free(m->mods[i].type);
+    }
+    for (int i = 0; i < m->n_nodes; i++)
+        free(m->nodes[i].path);
+    for (int i = 0; i < m->n_params; i++)
+        free(m->params[i].name);
+    free(m->mods);
+    free(m->nodes);
+    free(m->params);
+    free(m->pbuf);
+    free(m->ibuf);
+    free(m->arena);
+    free(m->work);
+    free(m);
+}
+
+const char *cnn_model_error(const cnn_model *m) { return m->err; }
+
+/* Adds module `name` under `parent`, checking PyTorch's naming rules. */
+static int add_module(cnn_model *m, int parent, const char *name, const char *type, int node) {
+    if (m->finalized) {
+        cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "cannot add '%s': the model is finalized",
+                       name);
+        return -1;
+    }
+    if (parent < 0 || parent >= m->n_mods || m->mods[parent].node >= 0) {
+        cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT,
+                       "cannot add '%s': parent %d is not a container", name, parent);
+        return -1;
+    }
+    if (!name[0] || strchr(name, '.')) {
+        cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT,
+                       "module name '%s' must be non-empty and contain no '.'", name);
+        return -1;
+    }
+    for (int i = 1; i < m->n_mods; i++) {
+        if (m->mods[i].parent == parent && strcmp(m->mods[i].name, name) == 0) {
+            cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "duplicate module name '%s' in %s", name,
+                           parent ? m->mods[parent].path : m->mods[0].type);
+            return -1;
+        }
+    }
+    if (m->n_mods == m->cap_mods) {
+        cnn_module *p = realloc(m->mods, 2 * (size_t)m->cap_mods * sizeof *p);
+        if (!p) goto oom;
+        m->mods = p;
+        m->cap_mods *= 2;
+    }
+    cnn_module *mod = &m->mods[m->n_mods];
+    *mod = (cnn_module){.name = strdup(name),
+                        .path = join_path(m->mods[parent].path, name),
+                        .type = strdup(type),
+                        .parent = parent,
+                        .depth = m->mods[parent].depth + 1,
+                        .node = node};
+    if (!mod->name || !mod->path || !mod->type) {
+        free(mod->name);
+        free(mod->path);
+        free(mod->type);
+        goto oom;
+    }
+    /* Modules are kept in pre-order: a child goes after its parent's last descendant. */
+    int at = parent + 1;
+    while (at < m->n_mods) {
+        int a = m->mods[at].parent;
+        while (a > parent)
+            a = m->mods[a].parent;
+        if (a != parent) break;
+        at++;
+    }
+    cnn_module tmp = *mod;
+    memmove(&m->mods[at + 1], &m->mods[at], (size_t)(m->n_mods - at) * sizeof *mod);
+    m->mods[at] = tmp;
+    for (int i = 0; i <= m->n_mods; i++)
+        if (i != at && m->mods[i].parent >= at) m->mods[i].parent++;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].module >= at) m->nodes[i].module++;
+    m->n_mods++;
+    return at;
+oom:
+    cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+    return -1;
+}
+
+int cnn_model_add_container(cnn_model *m, int parent, const char *name, const char *type) {
+    return add_module(m, parent, name, type, -1);
+}
+
+int cnn_model_add_node(cnn_model *m, int parent, const char *name, const cnn_layer *L,
+                       const int *inputs, int n_inputs) {
+    const cnn_op_vtable *vt = cnn_op_table(L->op);
+    if (!vt) {
+        cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "invalid op %d", (int)L->op);
+        return -1;
+    }
+    if (n_inputs < 1 || n_inputs > CNN_MAX_INPUTS) {
+        cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "a layer takes 1 to %d inputs, got %d",
+                       CNN_MAX_INPUTS, n_inputs);
+        return -1;
+    }
+    for (int i = 0; i < n_inputs; i++) {
+        if (inputs[i] < -1 || inputs[i] >= m->n_nodes) {
+            cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT,
+                           "input %d of '%s' is not an earlier node", inputs[i], name);
+            return -1;
+        }
+    }
+    char why[256];
+    if (!cnn_layer_check(L, why, sizeof why)) {
+        char repr[256];
+        cnn_layer_repr(repr, sizeof repr, L);
+        const char *pp = parent >= 0 && parent < m->n_mods ? m->mods[parent].path : "";
+        cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "%s%s%s %s: %s", pp, *pp ? "." : "", name,
+                       repr, why);
+        return -1;
+    }
+    if (m->n_nodes == m->cap_nodes) {
+        int cap = m->cap_nodes ? 2 * m->cap_nodes : 16;
+        cnn_node *p = realloc(m->nodes, (size_t)cap * sizeof *p);
+        if (!p) {
+            cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+            return -1;
+        }
+        m->nodes = p;
+        m->cap_nodes = cap;
+    }
+    int id = m->n_nodes;
+    int mod = add_module(m, parent, name, vt->name, id);
+    if (mod < 0) return -1;
+    cnn_node *n = &m->nodes[id];
+    *n = (cnn_node){.L = *L, .vt = vt, .module = mod, .n_in = n_inputs};
+    n->path = strdup(m->mods[mod].path);
+    memcpy(n->in, inputs, (size_t)n_inputs * sizeof *inputs);
+    m->n_nodes++;
+    if (!n->path) {
+        cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+        return -1;
+    }
+    return id;
+}
+
+int cnn_model_add_layer(cnn_model *m, int parent, const char *name, const cnn_layer *L) {
+    int prev = m->n_nodes - 1;
+    return cnn_model_add_node(m, parent, name, L, &prev, 1);
+}
+
+static const char *const slot_names[] = {"weight", "bias", "running_mean", "running_var",
+                                         "num_batches_tracked"};
+_Static_assert(CNN_COUNT_OF(slot_names) == CNN_SLOT_COUNT, "one name per slot");
+
+cnn_status cnn_model_finalize(cnn_model *m) {
+    if (m->finalized) return CNN_OK;
+    /* Count first, so the buffers are allocated once. */
+    int total = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        cnn_param_spec spec[CNN_MAX_PARAMS];
+        total += m->nodes[i].vt->params ? m->nodes[i].vt->params(&m->nodes[i].L, spec) : 0;
+    }
+    m->params = calloc(total ? (size_t)total : 1, sizeof *m->params);
+    if (!m->params) return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+    size_t fsize = 0, isize = 0;
+    for (int i = 0; i < m->n_nodes; i++) {
+        cnn_node *n = &m->nodes[i];
+        cnn_param_spec spec[CNN_MAX_PARAMS];
+        int np = n->vt->params ? n->vt->params(&n->L, spec) : 0;
+        for (int j = 0; j < np; j++) {
+            cnn_param *p = &m->params[m->n_params];
+            size_t numel;
+            if (cnn_shape_numel(&spec[j].shape, &numel) != CNN_OK)
+                return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "%s: parameter too large", n->path);
+            p->name = join_path(n->path, slot_names[spec[j].slot]);
+            if (!p->name) return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+            m->n_params++;
+            p->shape = spec[j].shape;
+            p->numel = numel;
+            p->node = i;
+            p->slot = spec[j].slot;
+            size_t *size = spec[j].slot == CNN_SLOT_NUM_BATCHES ? &isize : &fsize;
+            p->offset = *size;
+            if (*size > SIZE_MAX - numel)
+                return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "%s: parameters too large", n->path);
+            *size += numel;
+        }
+    }
+    size_t bytes;
+    if (!cnn_mul_size(fsize ? fsize : 1, sizeof(float), &bytes) || !(m->pbuf = calloc(1, bytes)))
+        return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory for %zu parameters", fsize);
+    m->ibuf = calloc(isize ? isize : 1, sizeof(int64_t));
+    if (!m->ibuf) return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+    m->pbuf_numel = fsize;
+    m->ibuf_numel = isize;
+    for (int i = 0; i < m->n_params; i++) {
+        cnn_param *p = &m->params[i];
+        cnn_node *n = &m->nodes[p->node];
+        if (p->slot == CNN_SLOT_NUM_BATCHES)
+            n->num_batches_tracked = m->ibuf + p->offset;
+        else
+            n->param[p->slot] = m->pbuf + p->offset;
+    }
+    m->finalized = true;
+    return CNN_OK;
+}
+
+/* ---- Structure ---- */
+
+const char *cnn_model_class(const cnn_model *m) { return m->mods[0].type; }
+int cnn_model_num_modules(const cnn_model *m) { return m->n_mods; }
+
+cnn_module_info cnn_model_module(const cnn_model *m, int i) {
+    CNN_ASSERT(i >= 0 && i < m->n_mods);
+    const cnn_module *mod = &m->mods[i];
+    return (cnn_module_info){mod->name, mod->path, mod->type, mod->parent, mod->depth, mod->node};
+}
+
+int cnn_model_num_nodes(const cnn_model *m) { return m->n_nodes; }
+
+const cnn_layer *cnn_model_node_layer(const cnn_model *m, int node) {
+    CNN_ASSERT(node >= 0 && node < m->n_nodes);
+    return &m->nodes[node].L;
+}
+
+const char *cnn_model_node_path(const cnn_model *m, int node) {
+    CNN_ASSERT(node >= 0 && node < m->n_nodes);
+    return m->nodes[node].path;
+}
+
+int cnn_model_node_inputs(const cnn_model *m, int node, const int **inputs) {
+    CNN_ASSERT(node >= 0 && node < m->n_nodes);
+    *inputs = m->nodes[node].in;
+    return m->nodes[node].n_in;
+}
+
+/* PyTorch's Module.__repr__: a leaf with a one-line extra_repr prints inline;
+ * a container prints its children indented by two spaces per level. */
+static void repr_module(const cnn_model *m, int i, cnn_sb *sb) {
+    const cnn_module *mod = &m->mods[i];
+    if (mod->node >= 0) {
+        const cnn_node *n = &m->nodes[mod->node];
+        cnn_sb_printf(sb, "%s(", n->vt->name);
+        n->vt->repr(&n->L, sb);
+        cnn_sb_puts(sb, ")");
+        return;
+    }
+    cnn_sb_printf(sb, "%s(", mod->type);
+    bool any = false;
+    for (int c = i + 1; c < m->n_mods; c++) {
+        if (m->mods[c].parent != i) continue;
+        any = true;
+        cnn_sb_puts(sb, "\n");
+        for (int d = 0; d <= mod->depth; d++)
+            cnn_sb_puts(sb, "  ");
+        cnn_sb_printf(sb, "(%s): ", m->mods[c].name);
+        repr_module(m, c, sb);
+    }
+    if (any) {
+        cnn_sb_puts(sb, "\n");
+        for (int d = 0; d < mod->depth; d++)
+            cnn_sb_puts(sb, "  ");
+    }
+    cnn_sb_puts(sb, ")");
+}
+
+int cnn_model_repr(const cnn_model *m, char *buf, size_t cap) {
+    cnn_sb sb = {0};
+    repr_module(m, 0, &sb);
+    cnn_sb_puts(&sb, "\n");
+    int n = sb.oom ? -1 : (int)sb.len;
+    if (cap) snprintf(buf, cap, "%s", sb.oom ? "" : sb.buf);
+    cnn_sb_free(&sb);
+    return n;
+}
+
+/* ---- Parameters ---- */
+
+int cnn_model_num_params(const cnn_model *m) { return m->n_params; }
+
+cnn_param_info cnn_model_param(const cnn_model *m, int i) {
+    CNN_ASSERT(m->finalized && i >= 0 && i < m->n_params);
+    const cnn_param *p = &m->params[i];
+    bool counter = p->slot == CNN_SLOT_NUM_BATCHES;
+    return (cnn_param_info){
+        .name = p->name,
+        .shape = p->shape,
+        .data = counter ? NULL : m->pbuf + p->offset,
+        .i64 = counter ? m->ibuf + p->offset : NULL,
+        .numel = p->numel,
+        .trainable = p->slot == CNN_SLOT_WEIGHT || p->slot == CNN_SLOT_BIAS,
+        .node = p->node,
+    };
+}
+
+float *cnn_model_param_buffer(cnn_model *m, size_t *numel) {
+    if (numel) *numel = m->pbuf_numel;
+    return m->pbuf;
+}
+
+/* ---- Shapes and statistics ---- */
+
+cnn_status cnn_model_infer(cnn_model *m, const cnn_shape *input) {
+    m->err[0] = 0;
+    if (!m->finalized) {
+        cnn_status s = cnn_model_finalize(m);
+        if (s != CNN_OK) return s;
+    }
+    if (m->inferred && cnn_shape_equal(&m->input_shape, input)) return CNN_OK;
+    m->inferred = false;
+    m->planned = false;
+    size_t numel;
+    if (cnn_shape_numel(input, &numel) != CNN_OK)
+        return cnn_model_fail(m, CNN_STATUS_SHAPE, "input shape is invalid or too large");
+    if (m->n_nodes == 0) return cnn_model_fail(m, CNN_STATUS_SHAPE, "the model has no layers");
+    for (int i = 0; i < m->n_nodes; i++) {
+        cnn_node *n = &m->nodes[i];
+        n->in_shape = n->in[0] < 0 ? *input : m->nodes[n->in[0]].out_shape;
+        char why[512];
+        size_t out_numel;
+        if (!n->vt->infer(&n->L, &n->in_shape, &n->out_shape, why, sizeof why) ||
+            cnn_shape_numel(&n->out_shape, &out_numel) != CNN_OK) {
+            char shape[128];
+            cnn_shape_format(shape, sizeof shape, &n->in_shape);
+            cnn_sb sb = {0};
+            cnn_node_describe(n, &sb);
+            cnn_model_fail(m, CNN_STATUS_SHAPE, "%s: %s (input %s)", sb.oom ? n->path : sb.buf,
+                           why[0] ? why : "output too large", shape);
+            cnn_sb_free(&sb);
+            return CNN_STATUS_SHAPE;
+        }
+    }
+    m->input_shape = *input;
+    m->inferred = true;
+    return CNN_OK;
+}
+
+cnn_shape cnn_model_input_shape(const cnn_model *m) { return m->input_shape; }
+
+cnn_shape cnn_model_output_shape(const cnn_model *m) {
+    CNN_ASSERT(m->inferred);
+    return m->nodes[m->n_nodes - 1].out_shape;
+}
+
+cnn_node_stats cnn_model_node_stats(const cnn_model *m, int node) {
+    CNN_ASSERT(m->inferred && node >= 0 && node < m->n_nodes);
+    const cnn_node *n = &m->nodes[node];
+    cnn_node_stats st = {.out_shape = n->out_shape};
+    for (int i = 0; i < m->n_params; i++) {
+        const cnn_param *p = &m->params[i];
+        if (p->node == node && (p->slot == CNN_SLOT_WEIGHT || p->slot == CNN_SLOT_BIAS))
+            st.params += p->numel;
+    }
+    /* torchinfo 1.8: a convolution's parameters once per output position
+     * (batch included, channels not); any other layer's once per sample. */
+    size_t per = (size_t)n->out_shape.dim[0];
+    if (n->L.op == CNN_OP_CONV2D)
+        per = (size_t)(n->out_shape.dim[0] * n->out_shape.dim[2] * n->out_shape.dim[3]);
+    st.macs = st.params * per;
+    size_t numel;
+    cnn_shape_numel(&n->out_shape, &numel);
+    st.out_bytes = numel * sizeof(float);
+    return st;
+}
+
+int cnn_model_node_explain(const cnn_model *m, int node, char *buf, size_t cap) {
+    CNN_ASSERT(m->inferred && node >= 0 && node < m->n_nodes);
+    const cnn_node *n = &m->nodes[node];
+    cnn_sb sb = {0};
+    cnn_sb_puts(&sb, "");
+    if (n->vt->explain) n->vt->explain(n, &sb);
+    int len = sb.oom ? -1 : (int)sb.len;
+    if (cap) snprintf(buf, cap, "%s", sb.oom ? "" : sb.buf);
+    cnn_sb_free(&sb);
+    return len;
+}
+
+/* ---- Running ---- */
+
+/* Lays out every node's output in one arena. A buffer is reused once the
+ * last node that reads it has run; views share their input's buffer. */
+static cnn_status plan(cnn_model *m) {
+    if (m->planned) return CNN_OK;
+    int nn = m->n_nodes;
+    int *last_use = malloc((size_t)nn * sizeof *last_use);
+    int *owner = calloc((size_t)nn, sizeof *owner); /* node whose buffer a node's output lives in */
+    size_t *size = malloc((size_t)nn * sizeof *size);
+    if (!last_use || !owner || !size) {
+        free(last_use);
+        free(owner);
+        free(size);
+        return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+    }
+    size_t work = 0;
+    for (int i = 0; i < nn; i++) {
+        cnn_node *n = &m->nodes[i];
+        cnn_shape_numel(&n->out_shape, &size[i]);
+        owner[i] = (n->vt->is_view && n->in[0] >= 0) ? owner[n->in[0]] : i;
+        last_use[i] = i == nn - 1 ? nn : i;
+        for (int j = 0; j < n->n_in; j++)
+            if (n->in[j] >= 0 && last_use[owner[n->in[j]]] < i) last_use[owner[n->in[j]]] = i;
+        if (n->vt->workspace) {
+            size_t w = n->vt->workspace(n);
+            if (w > work) work = w;
+        }
+    }
+    last_use[owner[nn - 1]] = nn; /* the model's output lives to the end */
+    /* First fit over the live buffers, in the order nodes run. */
+    size_t total = 0;
+    for (int i = 0; i < nn; i++) {
+        if (owner[i] != i) continue;
+        size_t off = 0;
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            for (int j = 0; j < i; j++) {
+                if (owner[j] != j || last_use[j] < i) continue;
+                size_t a = m->nodes[j].out_offset, b = a + size[j];
+                if (off < b && a < off + size[i]) {
+                    off = b;
+                    moved = true;
+                }
+            }
+        }
+        m->nodes[i].out_offset = off;
+        if (off + size[i] > total) total = off + size[i];
+    }
+    for (int i = 0; i < nn; i++)
+        if (owner[i] != i) m->nodes[i].out_offset = m->nodes[owner[i]].out_offset;
+    free(last_use);
+    free(owner);
+    free(size);
+
+    size_t bytes;
+    if (total > m->arena_numel) {
+        float *p = cnn_mul_size(total, sizeof(float), &bytes) ? realloc(m->arena, bytes) : NULL;
+        if (!p)
+            return cnn_model_fail(m, CNN_STATUS_NO_MEMORY,
+                                  "out of memory for %zu bytes of activations", total * 4);
+        m->arena = p;
+        m->arena_numel = total;
+    }
+    if (work > m->work_numel) {
+        float *p = cnn_mul_size(work, sizeof(float), &bytes) ? realloc(m->work, bytes) : NULL;
+        if (!p)
+            return cnn_model_fail(m, CNN_STATUS_NO_MEMORY,
+                                  "out of memory for %zu bytes of workspace", work * 4);
+        m->work = p;
+        m->work_numel = work;
+    }
+    m->planned = true;
+    return CNN_OK;
+}
+
+cnn_status cnn_model_forward(cnn_model *m, const cnn_tensor *x, cnn_tensor *y) {
+    y->data = NULL;
+    cnn_status s = cnn_model_infer(m, &x->shape);
+    if (s != CNN_OK) return s;
+    if (!x->data) return cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "input tensor has no data");
+    s = plan(m);
+    if (s != CNN_OK) return s;
+    for (int i = 0; i < m->n_nodes; i++) {
+        cnn_node *n = &m->nodes[i];
+        const float *in = n->in[0] < 0 ? x->data : m->arena + m->nodes[n->in[0]].out_offset;
+        float *out = m->arena + n->out_offset;
+        if (n->vt->is_view && n->in[0] < 0) {
+            /* A view of the caller's input: copy it into the arena once. */
+            size_t numel;
+            cnn_shape_numel(&n->out_shape, &numel);
+            memcpy(out, in, numel * sizeof(float));
+            continue;
+        }
+        n->vt->forward(n, in, out, m->work);
+    }
+    const cnn_node *last = &m->nodes[m->n_nodes - 1];
+    s = cnn_tensor_alloc(y, &last->out_shape);
+    if (s != CNN_OK) return cnn_model_fail(m, s, "out of memory for the output");
+    memcpy(y->data, m->arena + last->out_offset, cnn_tensor_numel(y) * sizeof(float));
+    return CNN_OK;
+}
+
+void cnn_set_threads(int n) {
+    if (n <= 0) n = omp_get_num_procs();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}

@@ -1,0 +1,130 @@
+/* model_impl.h - the model's insides, shared by model.c, weights.c and the
+ * op_*.c files. Never installed.
+ *
+ * Each layer kind is one op_*.c file that exports a `static const`-style
+ * table of functions (cnn_op_vtable); model.c only walks the graph and calls
+ * through the table. */
+#ifndef CNNKIT_MODEL_IMPL_H
+#define CNNKIT_MODEL_IMPL_H
+
+#include <stdbool.h>
+
+#include "cnnkit/model.h"
+#include "util.h"
+
+#define CNN_MAX_INPUTS 4
+#define CNN_MAX_PARAMS 5
+
+typedef struct cnn_node cnn_node;
+
+/* Where a parameter's view is kept on its node. */
+typedef enum cnn_slot {
+    CNN_SLOT_WEIGHT,
+    CNN_SLOT_BIAS,
+    CNN_SLOT_RUNNING_MEAN,
+    CNN_SLOT_RUNNING_VAR,
+    CNN_SLOT_NUM_BATCHES, /* int64 */
+    CNN_SLOT_COUNT
+} cnn_slot;
+
+typedef struct cnn_param_spec {
+    cnn_slot slot;
+    cnn_shape shape;
+} cnn_param_spec;
+
+typedef struct cnn_op_vtable {
+    cnn_op op;
+    const char *name; /* PyTorch's class name */
+    /* Attributes alone; err gets the problem, without the layer's name. */
+    bool (*check)(const cnn_layer *L, char *err, size_t errlen);
+    /* The layer's parameters and buffers in state_dict order; returns the count. */
+    int (*params)(const cnn_layer *L, cnn_param_spec out[CNN_MAX_PARAMS]);
+    /* Output shape from the input shape(s); err gets the problem. */
+    bool (*infer)(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
+                  size_t errlen);
+    /* Inside the parentheses of the repr ("in_features=400, out_features=120, bias=True"). */
+    void (*repr)(const cnn_layer *L, cnn_sb *sb);
+    /* Floats of scratch the forward pass needs; NULL for none. */
+    size_t (*workspace)(const cnn_node *n);
+    /* Inference-mode forward: y = f(x), shapes in n->in_shape and n->out_shape. */
+    void (*forward)(const cnn_node *n, const float *x, float *y, float *work);
+    /* The H and W arithmetic for --explain; NULL when the op keeps H and W. */
+    void (*explain)(const cnn_node *n, cnn_sb *sb);
+    /* The output is the input, unchanged (Flatten, Dropout in inference): no copy. */
+    bool is_view;
+} cnn_op_vtable;
+
+extern const cnn_op_vtable cnn_op_conv2d, cnn_op_linear, cnn_op_maxpool2d, cnn_op_avgpool2d,
+    cnn_op_adaptiveavgpool2d, cnn_op_relu, cnn_op_sigmoid, cnn_op_tanh, cnn_op_flatten,
+    cnn_op_dropout, cnn_op_batchnorm2d, cnn_op_lrn, cnn_op_softmax;
+
+/* The table for an op, or NULL. */
+const cnn_op_vtable *cnn_op_table(cnn_op op);
+
+struct cnn_node {
+    cnn_layer L;
+    const cnn_op_vtable *vt;
+    char *path;
+    int module;
+    int n_in;
+    int in[CNN_MAX_INPUTS];
+    float *param[CNN_SLOT_COUNT]; /* views into the parameter buffer, NULL when absent */
+    int64_t *num_batches_tracked;
+    cnn_shape in_shape, out_shape; /* from the last inference */
+    size_t out_offset;             /* into the activation arena */
+};
+
+typedef struct cnn_module {
+    char *name, *path, *type;
+    int parent, depth, node;
+} cnn_module;
+
+typedef struct cnn_param {
+    char *name;
+    cnn_shape shape;
+    size_t numel;
+    size_t offset; /* into the float buffer, or the int64 buffer for counters */
+    int node;
+    cnn_slot slot;
+} cnn_param;
+
+struct cnn_model {
+    cnn_module *mods;
+    int n_mods, cap_mods;
+    cnn_node *nodes;
+    int n_nodes, cap_nodes;
+    cnn_param *params;
+    int n_params;
+    float *pbuf; /* every float parameter and buffer, one allocation */
+    size_t pbuf_numel;
+    int64_t *ibuf; /* int64 buffers (num_batches_tracked) */
+    size_t ibuf_numel;
+    bool finalized;
+
+    bool inferred; /* shapes below are valid */
+    cnn_shape input_shape;
+    bool planned; /* the arena below fits input_shape */
+    float *arena;
+    size_t arena_numel;
+    float *work;
+    size_t work_numel;
+
+    char err[1024];
+};
+
+/* Sets m->err and returns status. */
+cnn_status cnn_model_fail(cnn_model *m, cnn_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* "net.7 Linear(in_features=400, out_features=120, bias=True)" into sb. */
+void cnn_node_describe(const cnn_node *n, cnn_sb *sb);
+
+/* Shared by the pooling and convolution ops: one spatial output size with
+ * PyTorch's formula, including ceil_mode's last-window rule. */
+int64_t cnn_pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode);
+void cnn_explain_window(cnn_sb *sb, const char *axis, int64_t in, int64_t k, int64_t s, int64_t p,
+                        int64_t d, bool ceil_mode, bool show_dilation);
+/* Repr of a pooling argument: "3" or "(3, 2)" as it was written. */
+void cnn_repr_pair(cnn_sb *sb, const int64_t v[2], bool tuple);
+
+#endif

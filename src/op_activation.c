@@ -1,0 +1,133 @@
+/* op_activation.c - ReLU, Sigmoid, Tanh (elementwise) and Softmax(dim). */
+#include <math.h>
+#include <stdio.h>
+
+#include "model_impl.h"
+
+static bool same_shape(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
+                       size_t errlen) {
+    (void)L;
+    (void)err;
+    (void)errlen;
+    *out = *in;
+    return true;
+}
+
+static void no_repr(const cnn_layer *L, cnn_sb *sb) {
+    (void)L;
+    (void)sb;
+}
+
+static size_t numel_of(const cnn_node *n) {
+    size_t numel;
+    cnn_shape_numel(&n->in_shape, &numel);
+    return numel;
+}
+
+static void relu_repr(const cnn_layer *L, cnn_sb *sb) {
+    if (L->inplace) cnn_sb_puts(sb, "inplace=True");
+}
+
+/* NaN passes through ReLU, as in PyTorch's clamp_min. */
+static void relu_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    const size_t N = numel_of(n);
+#pragma omp parallel for schedule(static) if (N > 65536)
+    for (size_t i = 0; i < N; i++)
+        y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+static void sigmoid_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    const size_t N = numel_of(n);
+#pragma omp parallel for schedule(static) if (N > 65536)
+    for (size_t i = 0; i < N; i++)
+        y[i] = 1.0f / (1.0f + expf(-x[i]));
+}
+
+static void tanh_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    const size_t N = numel_of(n);
+#pragma omp parallel for schedule(static) if (N > 65536)
+    for (size_t i = 0; i < N; i++)
+        y[i] = tanhf(x[i]);
+}
+
+const cnn_op_vtable cnn_op_relu = {
+    .op = CNN_OP_RELU,
+    .name = "ReLU",
+    .infer = same_shape,
+    .repr = relu_repr,
+    .forward = relu_forward,
+};
+
+const cnn_op_vtable cnn_op_sigmoid = {
+    .op = CNN_OP_SIGMOID,
+    .name = "Sigmoid",
+    .infer = same_shape,
+    .repr = no_repr,
+    .forward = sigmoid_forward,
+};
+
+const cnn_op_vtable cnn_op_tanh = {
+    .op = CNN_OP_TANH,
+    .name = "Tanh",
+    .infer = same_shape,
+    .repr = no_repr,
+    .forward = tanh_forward,
+};
+
+/* ---- Softmax over one dimension, max-subtracted for stability. ---- */
+
+static bool softmax_infer(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
+                          size_t errlen) {
+    const int64_t nd = in->ndim ? in->ndim : 1;
+    if (L->dim < -nd || L->dim >= nd) {
+        snprintf(err, errlen, "dim %lld is out of range for a %d-D input (expected [%lld, %lld])",
+                 (long long)L->dim, in->ndim, (long long)-nd, (long long)(nd - 1));
+        return false;
+    }
+    *out = *in;
+    return true;
+}
+
+static void softmax_repr(const cnn_layer *L, cnn_sb *sb) {
+    cnn_sb_printf(sb, "dim=%lld", (long long)L->dim);
+}
+
+/* x viewed as (outer, D, inner) around the softmax dimension D. */
+static void softmax_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    const cnn_shape *s = &n->in_shape;
+    const int dim = (int)(n->L.dim < 0 ? n->L.dim + s->ndim : n->L.dim);
+    int64_t outer = 1, D = s->ndim ? s->dim[dim] : 1, inner = 1;
+    for (int i = 0; i < dim; i++)
+        outer *= s->dim[i];
+    for (int i = dim + 1; i < s->ndim; i++)
+        inner *= s->dim[i];
+#pragma omp parallel for schedule(static) if (outer * D * inner > 65536)
+    for (int64_t o = 0; o < outer; o++) {
+        for (int64_t in = 0; in < inner; in++) {
+            const float *xp = x + o * D * inner + in;
+            float *yp = y + o * D * inner + in;
+            float m = -INFINITY;
+            for (int64_t d = 0; d < D; d++)
+                if (xp[d * inner] > m) m = xp[d * inner];
+            float sum = 0.0f;
+            for (int64_t d = 0; d < D; d++) {
+                yp[d * inner] = expf(xp[d * inner] - m);
+                sum += yp[d * inner];
+            }
+            for (int64_t d = 0; d < D; d++)
+                yp[d * inner] /= sum;
+        }
+    }
+}
+
+const cnn_op_vtable cnn_op_softmax = {
+    .op = CNN_OP_SOFTMAX,
+    .name = "Softmax",
+    .infer = softmax_infer,
+    .repr = softmax_repr,
+    .forward = softmax_forward,
+};

@@ -1,0 +1,70 @@
+/* op_linear.c - Linear: y = x W^T + b over the last dimension, one SGEMM. */
+#include <cblas.h>
+#include <stdio.h>
+
+#include "model_impl.h"
+
+static bool linear_check(const cnn_layer *L, char *err, size_t errlen) {
+    if (L->in <= 0 || L->out <= 0) {
+        snprintf(err, errlen, "in_features and out_features must be positive");
+        return false;
+    }
+    return true;
+}
+
+static int linear_params(const cnn_layer *L, cnn_param_spec out[CNN_MAX_PARAMS]) {
+    int64_t w[2] = {L->out, L->in};
+    out[0] = (cnn_param_spec){CNN_SLOT_WEIGHT, cnn_shape_make(2, w)};
+    if (!L->bias) return 1;
+    out[1] = (cnn_param_spec){CNN_SLOT_BIAS, cnn_shape_make(1, &L->out)};
+    return 2;
+}
+
+static bool linear_infer(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
+                         size_t errlen) {
+    if (in->ndim < 1) {
+        snprintf(err, errlen, "expects at least a 1-D input, got a scalar");
+        return false;
+    }
+    if (in->dim[in->ndim - 1] != L->in) {
+        snprintf(err, errlen, "expects %lld input features, got %lld", (long long)L->in,
+                 (long long)in->dim[in->ndim - 1]);
+        return false;
+    }
+    *out = *in;
+    out->dim[out->ndim - 1] = L->out;
+    return true;
+}
+
+static void linear_repr(const cnn_layer *L, cnn_sb *sb) {
+    cnn_sb_printf(sb, "in_features=%lld, out_features=%lld, bias=%s", (long long)L->in,
+                  (long long)L->out, L->bias ? "True" : "False");
+}
+
+/* x is (rows, in), y is (rows, out), weight is (out, in). */
+static void linear_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    const cnn_layer *L = &n->L;
+    size_t numel;
+    cnn_shape_numel(&n->in_shape, &numel);
+    const int64_t rows = (int64_t)numel / L->in, in = L->in, out = L->out;
+    const float *bias = n->param[CNN_SLOT_BIAS];
+    if (bias) {
+#pragma omp parallel for schedule(static) if (rows * out > 32768)
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t o = 0; o < out; o++)
+                y[r * out + o] = bias[o];
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out, (int)in, 1.0f, x,
+                (int)in, n->param[CNN_SLOT_WEIGHT], (int)in, bias ? 1.0f : 0.0f, y, (int)out);
+}
+
+const cnn_op_vtable cnn_op_linear = {
+    .op = CNN_OP_LINEAR,
+    .name = "Linear",
+    .check = linear_check,
+    .params = linear_params,
+    .infer = linear_infer,
+    .repr = linear_repr,
+    .forward = linear_forward,
+};

@@ -1,0 +1,252 @@
+/* op_pool.c - MaxPool2d, AvgPool2d and AdaptiveAvgPool2d, one (H,W) plane per OpenMP task. */
+#include <math.h>
+#include <stdio.h>
+
+#include "model_impl.h"
+
+static bool pool_check(const cnn_layer *L, char *err, size_t errlen) {
+    for (int i = 0; i < 2; i++) {
+        if (L->kernel[i] <= 0 || L->stride[i] <= 0 || L->dilation[i] <= 0 || L->padding[i] < 0) {
+            snprintf(err, errlen,
+                     "kernel_size, stride and dilation must be positive and padding non-negative");
+            return false;
+        }
+        /* PyTorch checks padding against half the kernel, not the dilated kernel. */
+        if (L->padding[i] > L->kernel[i] / 2) {
+            snprintf(err, errlen,
+                     "pad should be at most half of kernel size, but got pad=%lld and "
+                     "kernel_size=%lld",
+                     (long long)L->padding[i], (long long)L->kernel[i]);
+            return false;
+        }
+    }
+    if (L->op == CNN_OP_AVGPOOL2D && (L->dilation[0] != 1 || L->dilation[1] != 1)) {
+        snprintf(err, errlen, "AvgPool2d has no dilation");
+        return false;
+    }
+    return true;
+}
+
+static bool pool_infer(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
+                       size_t errlen) {
+    if (in->ndim != 4) {
+        snprintf(err, errlen, "expects a 4-D input [N, C, H, W], got %d-D", in->ndim);
+        return false;
+    }
+    int64_t o[2];
+    for (int i = 0; i < 2; i++)
+        o[i] = cnn_pool_out_size(in->dim[2 + i], L->kernel[i], L->stride[i], L->padding[i],
+                                 L->dilation[i], L->ceil_mode);
+    if (o[0] < 1 || o[1] < 1) {
+        snprintf(err, errlen,
+                 "output size %lldx%lld is too small: the %lldx%lld window does not fit the "
+                 "input %lldx%lld with padding %lldx%lld",
+                 (long long)o[0], (long long)o[1], (long long)L->kernel[0], (long long)L->kernel[1],
+                 (long long)in->dim[2], (long long)in->dim[3], (long long)L->padding[0],
+                 (long long)L->padding[1]);
+        return false;
+    }
+    *out = *in;
+    out->dim[2] = o[0];
+    out->dim[3] = o[1];
+    return true;
+}
+
+static void maxpool_repr(const cnn_layer *L, cnn_sb *sb) {
+    cnn_sb_puts(sb, "kernel_size=");
+    cnn_repr_pair(sb, L->kernel, L->kernel_tuple);
+    cnn_sb_puts(sb, ", stride=");
+    cnn_repr_pair(sb, L->stride, L->stride_tuple);
+    cnn_sb_puts(sb, ", padding=");
+    cnn_repr_pair(sb, L->padding, L->padding_tuple);
+    cnn_sb_puts(sb, ", dilation=");
+    cnn_repr_pair(sb, L->dilation, L->dilation_tuple);
+    cnn_sb_printf(sb, ", ceil_mode=%s", L->ceil_mode ? "True" : "False");
+}
+
+/* PyTorch prints neither ceil_mode nor count_include_pad for AvgPool2d. */
+static void avgpool_repr(const cnn_layer *L, cnn_sb *sb) {
+    cnn_sb_puts(sb, "kernel_size=");
+    cnn_repr_pair(sb, L->kernel, L->kernel_tuple);
+    cnn_sb_puts(sb, ", stride=");
+    cnn_repr_pair(sb, L->stride, L->stride_tuple);
+    cnn_sb_puts(sb, ", padding=");
+    cnn_repr_pair(sb, L->padding, L->padding_tuple);
+}
+
+/* x is (N,C,H,W), y is (N,C,oh,ow). NaN wins, as in PyTorch. */
+static void maxpool_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    const cnn_layer *L = &n->L;
+    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
+    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * H * W;
+        float *yp = y + pl * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            const int64_t y0 = oy * L->stride[0] - L->padding[0];
+            for (int64_t ox = 0; ox < ow; ox++) {
+                const int64_t x0 = ox * L->stride[1] - L->padding[1];
+                float m = -INFINITY;
+                for (int64_t i = 0; i < L->kernel[0]; i++) {
+                    const int64_t iy = y0 + i * L->dilation[0];
+                    if (iy < 0 || iy >= H) continue;
+                    for (int64_t j = 0; j < L->kernel[1]; j++) {
+                        const int64_t ix = x0 + j * L->dilation[1];
+                        if (ix < 0 || ix >= W) continue;
+                        const float v = xp[iy * W + ix];
+                        if (v > m || isnan(v)) m = v;
+                        if (isnan(m)) break;
+                    }
+                }
+                yp[oy * ow + ox] = m;
+            }
+        }
+    }
+}
+
+/* The divisor follows PyTorch: with count_include_pad the window clipped to the
+ * padded input, otherwise the window clipped to the input itself. */
+static void avgpool_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    const cnn_layer *L = &n->L;
+    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
+    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+    const int64_t kh = L->kernel[0], kw = L->kernel[1], ph = L->padding[0], pw = L->padding[1];
+#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * H * W;
+        float *yp = y + pl * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            int64_t ys = oy * L->stride[0] - ph, ye = ys + kh;
+            if (ye > H + ph) ye = H + ph;
+            const int64_t padded_h = ye - ys;
+            if (ys < 0) ys = 0;
+            if (ye > H) ye = H;
+            for (int64_t ox = 0; ox < ow; ox++) {
+                int64_t xs = ox * L->stride[1] - pw, xe = xs + kw;
+                if (xe > W + pw) xe = W + pw;
+                const int64_t padded_w = xe - xs;
+                if (xs < 0) xs = 0;
+                if (xe > W) xe = W;
+                float sum = 0.0f;
+                for (int64_t iy = ys; iy < ye; iy++)
+                    for (int64_t ix = xs; ix < xe; ix++)
+                        sum += xp[iy * W + ix];
+                const int64_t div =
+                    L->count_include_pad ? padded_h * padded_w : (ye - ys) * (xe - xs);
+                yp[oy * ow + ox] = div > 0 ? sum / (float)div : 0.0f;
+            }
+        }
+    }
+}
+
+static void pool_explain(const cnn_node *n, cnn_sb *sb) {
+    const cnn_layer *L = &n->L;
+    const bool dil = L->op == CNN_OP_MAXPOOL2D;
+    cnn_explain_window(sb, "h", n->in_shape.dim[2], L->kernel[0], L->stride[0], L->padding[0],
+                       L->dilation[0], L->ceil_mode, dil);
+    cnn_explain_window(sb, "w", n->in_shape.dim[3], L->kernel[1], L->stride[1], L->padding[1],
+                       L->dilation[1], L->ceil_mode, dil);
+}
+
+const cnn_op_vtable cnn_op_maxpool2d = {
+    .op = CNN_OP_MAXPOOL2D,
+    .name = "MaxPool2d",
+    .check = pool_check,
+    .infer = pool_infer,
+    .repr = maxpool_repr,
+    .forward = maxpool_forward,
+    .explain = pool_explain,
+};
+
+const cnn_op_vtable cnn_op_avgpool2d = {
+    .op = CNN_OP_AVGPOOL2D,
+    .name = "AvgPool2d",
+    .check = pool_check,
+    .infer = pool_infer,
+    .repr = avgpool_repr,
+    .forward = avgpool_forward,
+    .explain = pool_explain,
+};
+
+/* ---- AdaptiveAvgPool2d: bin i covers [floor(i*H/o), ceil((i+1)*H/o)). ---- */
+
+static bool adaptive_check(const cnn_layer *L, char *err, size_t errlen) {
+    if (L->output_size[0] <= 0 || L->output_size[1] <= 0) {
+        snprintf(err, errlen, "output_size must be positive");
+        return false;
+    }
+    return true;
+}
+
+static bool adaptive_infer(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
+                           size_t errlen) {
+    if (in->ndim != 4) {
+        snprintf(err, errlen, "expects a 4-D input [N, C, H, W], got %d-D", in->ndim);
+        return false;
+    }
+    if (in->dim[2] < 1 || in->dim[3] < 1) {
+        snprintf(err, errlen, "expects a non-empty input plane, got %lldx%lld",
+                 (long long)in->dim[2], (long long)in->dim[3]);
+        return false;
+    }
+    *out = *in;
+    out->dim[2] = L->output_size[0];
+    out->dim[3] = L->output_size[1];
+    return true;
+}
+
+static void adaptive_repr(const cnn_layer *L, cnn_sb *sb) {
+    cnn_sb_puts(sb, "output_size=");
+    cnn_repr_pair(sb, L->output_size, L->output_size_tuple);
+}
+
+static void adaptive_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
+    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+#pragma omp parallel for schedule(static) if (planes * H * W > 16384)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * H * W;
+        float *yp = y + pl * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            const int64_t ys = (oy * H) / oh, ye = ((oy + 1) * H + oh - 1) / oh;
+            for (int64_t ox = 0; ox < ow; ox++) {
+                const int64_t xs = (ox * W) / ow, xe = ((ox + 1) * W + ow - 1) / ow;
+                float sum = 0.0f;
+                for (int64_t iy = ys; iy < ye; iy++)
+                    for (int64_t ix = xs; ix < xe; ix++)
+                        sum += xp[iy * W + ix];
+                yp[oy * ow + ox] = sum / (float)((ye - ys) * (xe - xs));
+            }
+        }
+    }
+}
+
+static void adaptive_explain(const cnn_node *n, cnn_sb *sb) {
+    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+    cnn_sb_printf(sb,
+                  "h' = output_size[0] = %lld  (bin i averages rows floor(i*%lld/%lld) to "
+                  "ceil((i+1)*%lld/%lld))\n",
+                  (long long)oh, (long long)H, (long long)oh, (long long)H, (long long)oh);
+    cnn_sb_printf(sb,
+                  "w' = output_size[1] = %lld  (bin j averages columns floor(j*%lld/%lld) to "
+                  "ceil((j+1)*%lld/%lld))\n",
+                  (long long)ow, (long long)W, (long long)ow, (long long)W, (long long)ow);
+}
+
+const cnn_op_vtable cnn_op_adaptiveavgpool2d = {
+    .op = CNN_OP_ADAPTIVEAVGPOOL2D,
+    .name = "AdaptiveAvgPool2d",
+    .check = adaptive_check,
+    .infer = adaptive_infer,
+    .repr = adaptive_repr,
+    .forward = adaptive_forward,
+    .explain = adaptive_explain,
+};

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# test_cli.sh CNNKIT STDIFF FIXTURES WORKDIR - the cnnkit command end to end:
+# outputs against PyTorch's, exit codes, and errors that are one line.
+set -u
+cnnkit=$1 stdiff=$2 fx=$3 work=$4
+rm -rf "$work" && mkdir -p "$work"
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); echo "ok   $1"; }
+bad() { fail=$((fail + 1)); echo "FAIL $1"; }
+
+# expect NAME CODE CMD...: the command exits with CODE.
+expect() {
+    local name=$1 code=$2
+    shift 2
+    "$@" >"$work/out" 2>"$work/err"
+    local rc=$?
+    if [ "$rc" -eq "$code" ]; then ok "$name"; else bad "$name (exit $rc, wanted $code)"; cat "$work/err"; fi
+}
+
+# expect_error NAME PATTERN CMD...: exit 1, one line on stderr matching PATTERN, nothing on stdout.
+expect_error() {
+    local name=$1 pattern=$2
+    shift 2
+    "$@" >"$work/out" 2>"$work/err"
+    local rc=$? lines
+    lines=$(wc -l <"$work/err")
+    if [ "$rc" -eq 1 ] && [ "$lines" -eq 1 ] && grep -q -- "$pattern" "$work/err" && [ ! -s "$work/out" ]; then
+        ok "$name"
+    else
+        bad "$name (exit $rc, $lines stderr lines)"
+        cat "$work/err"
+    fi
+}
+
+# Printing and tracing equal PyTorch's, byte for byte.
+for m in lenet alexnet; do
+    "$cnnkit" print $m >"$work/$m.print" && cmp -s "$work/$m.print" "$fx/$m.print.txt" \
+        && ok "print $m equals PyTorch" || bad "print $m equals PyTorch"
+    "$cnnkit" summary $m --trace >"$work/$m.trace" && cmp -s "$work/$m.trace" "$fx/$m.trace.txt" \
+        && ok "summary --trace $m equals PyTorch's loop" || bad "summary --trace $m equals PyTorch's loop"
+done
+
+# torchinfo's totals.
+json_total() { grep -o "\"$2\":[[:space:]]*[0-9]*" "$1" | head -1 | grep -o '[0-9]*$'; }
+"$cnnkit" summary lenet --json >"$work/lenet.json"
+[ "$(json_total "$work/lenet.json" total_params)" = 61706 ] && [ "$(json_total "$work/lenet.json" total_macs)" = 423038 ] \
+    && ok "lenet totals 61,706 params, 423,038 MACs" || bad "lenet totals"
+"$cnnkit" summary alexnet --json >"$work/alexnet.json"
+[ "$(json_total "$work/alexnet.json" total_params)" = 46764746 ] && [ "$(json_total "$work/alexnet.json" total_macs)" = 938754826 ] \
+    && ok "alexnet totals 46,764,746 params, 938,754,826 MACs" || bad "alexnet totals"
+grep -q '"name":[[:space:]]*"net.11"' "$work/lenet.json" && ok "json names layers by module path" || bad "json layer names"
+
+"$cnnkit" summary lenet --explain >"$work/explain"
+grep -q "h' = floor((28 + 2\*2 - 1\*(5-1) - 1) / 1) + 1 = 28" "$work/explain" && ok "explain shows the conv arithmetic" || bad "explain"
+grep -q "Total params: 61,706" "$work/explain" && ok "summary table totals" || bad "summary table totals"
+"$cnnkit" summary lenet --input 8,1,28,28 --json >"$work/b8.json"
+[ "$(json_total "$work/b8.json" total_macs)" = $((423038 * 8)) ] && ok "MACs scale with the batch" || bad "MACs with batch 8"
+
+# The forward pass equals PyTorch's with PyTorch's weights.
+"$cnnkit" run lenet --weights "$fx/lenet.weights.safetensors" --input "$fx/lenet.io.safetensors" -o "$work/y.safetensors" 2>"$work/err" \
+    && "$stdiff" "$work/y.safetensors" output "$fx/lenet.io.safetensors" output 1e-4 && ok "run lenet equals PyTorch" || bad "run lenet equals PyTorch"
+"$cnnkit" run lenet --seed 3 --input "$fx/lenet.io.safetensors" -o "$work/s3a.safetensors" 2>/dev/null
+"$cnnkit" run lenet --seed 3 --threads 1 --input "$fx/lenet.io.safetensors" -o "$work/s3b.safetensors" 2>/dev/null
+"$stdiff" "$work/s3a.safetensors" output "$work/s3b.safetensors" output 1e-6 >/dev/null && ok "seeded init is reproducible" || bad "seeded init"
+
+# Bad usage exits 2; failures exit 1 with one line naming the problem.
+expect "no command is bad usage" 2 "$cnnkit"
+expect "unknown command is bad usage" 2 "$cnnkit" frobnicate
+expect "unknown option is bad usage" 2 "$cnnkit" summary lenet --bogus
+expect "bad --input is bad usage" 2 "$cnnkit" summary lenet --input 1,x,28
+expect "run without -o is bad usage" 2 "$cnnkit" run lenet --input "$fx/lenet.io.safetensors"
+for c in zoo print summary run; do expect "$c --help" 0 "$cnnkit" $c --help; done
+expect "--help" 0 "$cnnkit" --help
+expect_error "unknown model" "unknown model 'lenet5'" "$cnnkit" print lenet5
+expect_error "shape error names the layer" "net.7 Linear(in_features=400, out_features=120, bias=True): expects 400 input features, got 576 (input \[1, 576\])" \
+    "$cnnkit" summary lenet --input 1,1,32,32
+expect_error "too small for alexnet" "net.*MaxPool2d\|net.*Conv2d" "$cnnkit" summary alexnet --input 1,1,32,32
+expect_error "weights for another model" "error loading state_dict for AlexNet: missing keys: net.6.weight" \
+    "$cnnkit" run alexnet --weights "$fx/lenet.weights.safetensors" --input "$fx/lenet.io.safetensors" -o "$work/no.safetensors"
+[ ! -e "$work/no.safetensors" ] && ok "a failed run writes no output" || bad "a failed run wrote output"
+expect_error "input without a tensor named input" "no tensor named 'input'" \
+    "$cnnkit" run lenet --input "$fx/lenet.weights.safetensors" -o "$work/no.safetensors"
+expect_error "input of the wrong shape" "expects 1 input channels, got 4" \
+    "$cnnkit" run lenet --input "$fx/batchnorm.io.safetensors" -o "$work/no.safetensors"
+head -c 100 "$fx/lenet.weights.safetensors" >"$work/trunc.safetensors"
+expect_error "truncated weights" "trunc.safetensors" \
+    "$cnnkit" run lenet --weights "$work/trunc.safetensors" --input "$fx/lenet.io.safetensors" -o "$work/no.safetensors"
+printf 'garbage that is not safetensors' >"$work/garbage.safetensors"
+expect_error "garbage input" "garbage.safetensors" \
+    "$cnnkit" run lenet --input "$work/garbage.safetensors" -o "$work/no.safetensors"
+expect_error "missing input file" "missing.safetensors" \
+    "$cnnkit" run lenet --input "$work/missing.safetensors" -o "$work/no.safetensors"
+[ ! -e "$work/no.safetensors" ] && ls "$work" | grep -q '\.tmp\.' && bad "temporary files left behind" || ok "no partial or temporary output"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,308 @@
+/* test_parity.c - forward parity with PyTorch: every fixture that
+ * tests/ref/make_fixtures.py wrote (one per layer type with non-default
+ * attributes, and LeNet) is rebuilt here, loaded with PyTorch's weights, run,
+ * and compared with PyTorch's output. The repr PyTorch printed for each
+ * fixture must equal cnnkit's too. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cnnkit/cnnkit.h"
+
+#define TOL 1e-4
+
+/* Each fixture's layer, as tests/ref/make_fixtures.py constructs it. */
+static cnn_layer fx_conv2d_full(void) {
+    cnn_layer L = cnn_conv2d(4, 6, 3);
+    L.kernel[1] = 5;
+    L.stride[0] = 2;
+    L.padding[0] = 1;
+    L.padding[1] = 2;
+    L.dilation[0] = 2;
+    L.groups = 2;
+    L.bias = false;
+    return L;
+}
+
+static cnn_layer fx_conv2d_depthwise(void) {
+    cnn_layer L = cnn_conv2d(4, 8, 3);
+    L.padding[0] = L.padding[1] = 1;
+    L.groups = 4;
+    return L;
+}
+
+static cnn_layer fx_linear_nobias(void) {
+    cnn_layer L = cnn_linear(7, 4);
+    L.bias = false;
+    return L;
+}
+
+static cnn_layer fx_maxpool(void) {
+    cnn_layer L = cnn_maxpool2d(3);
+    L.stride[0] = L.stride[1] = 2;
+    return L;
+}
+
+static cnn_layer fx_maxpool_full(void) {
+    cnn_layer L = cnn_maxpool2d(3);
+    L.kernel[1] = 2;
+    L.stride[0] = 2;
+    L.stride[1] = 1;
+    L.padding[0] = L.padding[1] = 1;
+    L.dilation[0] = 2;
+    L.ceil_mode = true;
+    L.kernel_tuple = L.stride_tuple = L.padding_tuple = L.dilation_tuple = true;
+    return L;
+}
+
+static cnn_layer fx_maxpool_ceil(void) {
+    cnn_layer L = cnn_maxpool2d(2);
+    L.padding[0] = L.padding[1] = 1;
+    L.ceil_mode = true;
+    return L;
+}
+
+static cnn_layer fx_avgpool(void) {
+    cnn_layer L = cnn_avgpool2d(3);
+    L.stride[0] = L.stride[1] = 2;
+    L.padding[0] = L.padding[1] = 1;
+    return L;
+}
+
+static cnn_layer fx_avgpool_exclude_pad(void) {
+    cnn_layer L = cnn_avgpool2d(3);
+    L.kernel[1] = 2;
+    L.stride[0] = L.stride[1] = 2;
+    L.padding[0] = L.padding[1] = 1;
+    L.ceil_mode = true;
+    L.count_include_pad = false;
+    L.kernel_tuple = L.stride_tuple = L.padding_tuple = true;
+    return L;
+}
+
+static cnn_layer fx_avgpool_include_pad(void) {
+    cnn_layer L = fx_avgpool();
+    L.ceil_mode = true;
+    return L;
+}
+
+static cnn_layer fx_adaptive(void) {
+    cnn_layer L = cnn_adaptiveavgpool2d(3);
+    L.output_size[1] = 2;
+    L.output_size_tuple = true;
+    return L;
+}
+
+static cnn_layer fx_relu(void) {
+    cnn_layer L = cnn_relu();
+    L.inplace = true;
+    return L;
+}
+
+static cnn_layer fx_flatten_middle(void) {
+    cnn_layer L = cnn_flatten();
+    L.end_dim = 2;
+    return L;
+}
+
+static cnn_layer fx_bn_noaffine(void) {
+    cnn_layer L = cnn_batchnorm2d(3);
+    L.eps = 0.001;
+    L.momentum = 0.2;
+    L.affine = false;
+    return L;
+}
+
+static cnn_layer fx_bn_batchstats(void) {
+    cnn_layer L = cnn_batchnorm2d(3);
+    L.track_running_stats = false;
+    return L;
+}
+
+static cnn_layer fx_lrn(void) {
+    cnn_layer L = cnn_lrn(3);
+    L.alpha = 0.001;
+    L.beta = 0.6;
+    L.k = 2.0;
+    return L;
+}
+
+typedef struct fixture {
+    const char *name;
+    cnn_layer layer;
+} fixture;
+
+static fixture fixtures[32];
+static int n_fixtures;
+
+static void add(const char *name, cnn_layer L) { fixtures[n_fixtures++] = (fixture){name, L}; }
+
+static void make_fixture_table(void) {
+    n_fixtures = 0;
+    add("conv2d_basic", cnn_conv2d(3, 4, 3));
+    add("conv2d_full", fx_conv2d_full());
+    add("conv2d_depthwise", fx_conv2d_depthwise());
+    add("linear", cnn_linear(12, 5));
+    add("linear_nobias_3d", fx_linear_nobias());
+    add("maxpool", fx_maxpool());
+    add("maxpool_full", fx_maxpool_full());
+    add("maxpool_ceil_last_window", fx_maxpool_ceil());
+    add("avgpool", fx_avgpool());
+    add("avgpool_ceil_exclude_pad", fx_avgpool_exclude_pad());
+    add("avgpool_ceil_include_pad", fx_avgpool_include_pad());
+    add("adaptiveavgpool", fx_adaptive());
+    add("adaptiveavgpool_global", cnn_adaptiveavgpool2d(1));
+    add("relu", fx_relu());
+    add("sigmoid", cnn_sigmoid());
+    add("tanh", cnn_tanh());
+    add("flatten", cnn_flatten());
+    add("flatten_middle", fx_flatten_middle());
+    add("dropout", cnn_dropout(0.3));
+    add("batchnorm", cnn_batchnorm2d(4));
+    add("batchnorm_noaffine", fx_bn_noaffine());
+    add("batchnorm_batchstats", fx_bn_batchstats());
+    add("lrn", fx_lrn());
+    add("lrn_even", cnn_lrn(4));
+    add("softmax", cnn_softmax(1));
+    add("softmax_last", cnn_softmax(-1));
+}
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return buf;
+}
+
+/* Loads the weights and input, runs, compares; returns the max abs difference. */
+static double run_fixture(cnn_model *m, const char *name) {
+    char path[512], err[1024];
+    snprintf(path, sizeof path, "%s/%s.weights.safetensors", CNNKIT_FIXTURES, name);
+    if (cnn_model_load(m, path) != CNN_OK) fail_msg("%s: %s", name, cnn_model_error(m));
+
+    /* PyTorch's repr of the same model, stored by the reference script. */
+    cnn_st_file *w;
+    assert_int_equal(cnn_st_read(path, &w, err, sizeof err), CNN_OK);
+    const char *want = cnn_st_metadata(w, "repr");
+    assert_non_null(want);
+    char got[4096];
+    cnn_model_repr(m, got, sizeof got);
+    got[strlen(got) - 1] = 0; /* repr() has no final newline; print() adds it */
+    if (strcmp(got, want) != 0)
+        fail_msg("%s: repr differs:\ncnnkit:  %s\nPyTorch: %s", name, got, want);
+    cnn_st_free(w);
+
+    snprintf(path, sizeof path, "%s/%s.io.safetensors", CNNKIT_FIXTURES, name);
+    cnn_st_file *io;
+    if (cnn_st_read(path, &io, err, sizeof err) != CNN_OK) fail_msg("%s", err);
+    const cnn_st_entry *in = cnn_st_find(io, "input"), *out = cnn_st_find(io, "output");
+    assert_non_null(in);
+    assert_non_null(out);
+    cnn_tensor x, y;
+    assert_int_equal(cnn_tensor_alloc(&x, &in->shape), CNN_OK);
+    memcpy(x.data, in->f32, in->numel * sizeof(float));
+    if (cnn_model_forward(m, &x, &y) != CNN_OK) fail_msg("%s: %s", name, cnn_model_error(m));
+    if (!cnn_shape_equal(&y.shape, &out->shape)) {
+        char a[64], b[64];
+        cnn_shape_format(a, sizeof a, &y.shape);
+        cnn_shape_format(b, sizeof b, &out->shape);
+        fail_msg("%s: output shape %s, PyTorch %s", name, a, b);
+    }
+    double maxdiff = 0.0;
+    for (size_t i = 0; i < out->numel; i++) {
+        double d = fabs((double)y.data[i] - (double)out->f32[i]);
+        if (!(d <= maxdiff)) maxdiff = d; /* NaN propagates */
+    }
+    cnn_tensor_free(&x);
+    cnn_tensor_free(&y);
+    cnn_st_free(io);
+    return maxdiff;
+}
+
+static void every_layer_fixture_should_match_pytorch(void **state) {
+    (void)state;
+    make_fixture_table();
+    int bad = 0;
+    for (int i = 0; i < n_fixtures; i++) {
+        cnn_model *m = cnn_model_new("Sequential");
+        assert_non_null(m);
+        if (cnn_model_add_layer(m, 0, "0", &fixtures[i].layer) < 0)
+            fail_msg("%s: %s", fixtures[i].name, cnn_model_error(m));
+        double d = run_fixture(m, fixtures[i].name);
+        printf("  %-26s max abs diff %.3g\n", fixtures[i].name, d);
+        if (!(d <= TOL)) bad++;
+        cnn_model_free(m);
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void lenet_should_match_pytorch_with_pytorch_weights(void **state) {
+    (void)state;
+    cnn_model *m;
+    assert_int_equal(cnn_zoo_build("lenet", &m), CNN_OK);
+    double d = run_fixture(m, "lenet");
+    printf("  %-26s max abs diff %.3g\n", "lenet", d);
+    assert_true(d <= TOL);
+    cnn_model_free(m);
+}
+
+static void zoo_models_should_print_as_pytorch_prints_them(void **state) {
+    (void)state;
+    const char *names[] = {"lenet", "alexnet"};
+    for (int i = 0; i < 2; i++) {
+        char path[512], got[8192];
+        snprintf(path, sizeof path, "%s/%s.print.txt", CNNKIT_FIXTURES, names[i]);
+        char *want = read_text(path);
+        assert_non_null(want);
+        cnn_model *m;
+        assert_int_equal(cnn_zoo_build(names[i], &m), CNN_OK);
+        cnn_model_repr(m, got, sizeof got);
+        assert_string_equal(got, want);
+        cnn_model_free(m);
+    }
+}
+
+static void the_same_model_should_run_many_batch_sizes(void **state) {
+    (void)state;
+    cnn_model *m;
+    assert_int_equal(cnn_zoo_build("lenet", &m), CNN_OK);
+    assert_int_equal(cnn_model_init(m, CNN_INIT_DEFAULT, 7), CNN_OK);
+    /* Image 0 of a batch of 3 must equal the same image alone. */
+    cnn_tensor x3, x1, y3, y1;
+    cnn_shape s3 = cnn_shape_make(4, (int64_t[]){3, 1, 28, 28});
+    cnn_shape s1 = cnn_shape_make(4, (int64_t[]){1, 1, 28, 28});
+    assert_int_equal(cnn_tensor_alloc(&x3, &s3), CNN_OK);
+    assert_int_equal(cnn_tensor_alloc(&x1, &s1), CNN_OK);
+    cnn_rng r;
+    cnn_rng_seed(&r, 1, 0);
+    for (size_t i = 0; i < cnn_tensor_numel(&x3); i++)
+        x3.data[i] = cnn_rng_uniform(&r);
+    memcpy(x1.data, x3.data, 784 * sizeof(float));
+    assert_int_equal(cnn_model_forward(m, &x3, &y3), CNN_OK);
+    assert_int_equal(cnn_model_forward(m, &x1, &y1), CNN_OK);
+    for (int i = 0; i < 10; i++)
+        assert_float_equal(y1.data[i], y3.data[i], 1e-6);
+    cnn_tensor_free(&x3);
+    cnn_tensor_free(&x1);
+    cnn_tensor_free(&y3);
+    cnn_tensor_free(&y1);
+    cnn_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_layer_fixture_should_match_pytorch),
+        cmocka_unit_test(lenet_should_match_pytorch_with_pytorch_weights),
+        cmocka_unit_test(zoo_models_should_print_as_pytorch_prints_them),
+        cmocka_unit_test(the_same_model_should_run_many_batch_sizes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
