@@ -35,9 +35,15 @@ static bool bn_infer(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, ch
         snprintf(err, errlen, "expects a 4-D input [N, C, H, W], got %d-D", in->ndim);
         return false;
     }
-    if (in->dim[1] != L->in) {
+    /* Like PyTorch, the channel count is only checked against per-channel tensors. */
+    if ((L->affine || L->track_running_stats) && in->dim[1] != L->in) {
         snprintf(err, errlen, "expects %lld channels, got %lld", (long long)L->in,
                  (long long)in->dim[1]);
+        return false;
+    }
+    /* Without running statistics the batch's own are used, even in inference. */
+    if (!L->track_running_stats && in->dim[0] * in->dim[2] * in->dim[3] <= 1) {
+        snprintf(err, errlen, "expects more than 1 value per channel to use batch statistics");
         return false;
     }
     *out = *in;
@@ -61,7 +67,8 @@ static void bn_repr(const cnn_layer *L, cnn_sb *sb) {
 static void bn_forward(const cnn_node *n, const float *x, float *y, float *work) {
     (void)work;
     const cnn_layer *L = &n->L;
-    const int64_t N = n->in_shape.dim[0], C = L->in, P = n->in_shape.dim[2] * n->in_shape.dim[3];
+    const int64_t N = n->in_shape.dim[0], C = n->in_shape.dim[1];
+    const int64_t P = n->in_shape.dim[2] * n->in_shape.dim[3];
     const float *w = n->param[CNN_SLOT_WEIGHT], *b = n->param[CNN_SLOT_BIAS];
     const float *rm = n->param[CNN_SLOT_RUNNING_MEAN], *rv = n->param[CNN_SLOT_RUNNING_VAR];
 #pragma omp parallel for schedule(static) if (N * C * P > 65536)
