@@ -201,6 +201,16 @@ int cnn_model_add_node(cnn_model *m, int parent, const char *name, const cnn_lay
     return id;
 }
 
+cnn_status cnn_model_set_origin(cnn_model *m, int node, const char *origin) {
+    if (node < 0 || node >= m->n_nodes)
+        return cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "no node %d", node);
+    char *copy = strdup(origin);
+    if (!copy) return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+    free(m->nodes[node].origin);
+    m->nodes[node].origin = copy;
+    return CNN_OK;
+}
+
 int cnn_model_add_layer(cnn_model *m, int parent, const char *name, const cnn_layer *L) {
     int prev = m->n_nodes - 1;
     return cnn_model_add_node(m, parent, name, L, &prev, 1);
@@ -382,7 +392,8 @@ cnn_status cnn_model_infer(cnn_model *m, const cnn_shape *input) {
             cnn_shape_format(shape, sizeof shape, &n->in_shape);
             cnn_sb sb = {0};
             cnn_node_describe(n, &sb);
-            cnn_model_fail(m, CNN_STATUS_SHAPE, "%s: %s (input %s)", sb.oom ? n->path : sb.buf,
+            cnn_model_fail(m, CNN_STATUS_SHAPE, "%s%s%s: %s (input %s)", n->origin ? n->origin : "",
+                           n->origin ? ": " : "", sb.oom ? n->path : sb.buf,
                            why[0] ? why : "output too large", shape);
             cnn_sb_free(&sb);
             return CNN_STATUS_SHAPE;

@@ -65,6 +65,7 @@ struct cnn_node {
     cnn_layer L;
     const cnn_op_vtable *vt;
     char *path;
+    char *origin; /* "file:line:col" of a node read from a model file, or NULL */
     int module;
     int n_in;
     int in[CNN_MAX_INPUTS];

@@ -63,6 +63,10 @@ int cnn_model_add_layer(cnn_model *m, int parent, const char *name, const cnn_la
 int cnn_model_add_node(cnn_model *m, int parent, const char *name, const cnn_layer *L,
                        const int *inputs, int n_inputs);
 
+/* Records where a node was defined ("model.py:3:5"), copied. Shape errors
+ * for the node then start with it, so they point into the model file. */
+cnn_status cnn_model_set_origin(cnn_model *m, int node, const char *origin);
+
 /* Ends building: lays out every parameter in one buffer, zero-filled.
  * Layers can no longer be added. */
 cnn_status cnn_model_finalize(cnn_model *m);
