@@ -25,6 +25,7 @@ _Static_assert(CNN_COUNT_OF(op_tables) == CNN_OP_COUNT, "one table per op");
 const cnn_op_vtable *cnn_op_table(cnn_op op) {
     if ((unsigned)op >= CNN_OP_COUNT) return NULL;
     CNN_ASSERT(op_tables[op]->op == op);
+    CNN_ASSERT(op_tables[op]->backward || op_tables[op]->train_view);
     return op_tables[op];
 }
 

@@ -70,7 +70,10 @@ void cnn_model_free(cnn_model *m) {
     free(m->nodes);
     free(m->params);
     free(m->pbuf);
+    free(m->gbuf);
     free(m->ibuf);
+    free(m->darena);
+    free(m->aux);
     free(m->arena);
     free(m->work);
     free(m);
@@ -257,6 +260,8 @@ cnn_status cnn_model_finalize(cnn_model *m) {
     size_t bytes;
     if (!cnn_mul_size(fsize ? fsize : 1, sizeof(float), &bytes) || !(m->pbuf = calloc(1, bytes)))
         return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory for %zu parameters", fsize);
+    m->gbuf = calloc(1, bytes);
+    if (!m->gbuf) return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory for gradients");
     m->ibuf = calloc(isize ? isize : 1, sizeof(int64_t));
     if (!m->ibuf) return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
     m->pbuf_numel = fsize;
@@ -266,8 +271,10 @@ cnn_status cnn_model_finalize(cnn_model *m) {
         cnn_node *n = &m->nodes[p->node];
         if (p->slot == CNN_SLOT_NUM_BATCHES)
             n->num_batches_tracked = m->ibuf + p->offset;
-        else
+        else {
             n->param[p->slot] = m->pbuf + p->offset;
+            n->grad[p->slot] = m->gbuf + p->offset;
+        }
     }
     m->finalized = true;
     return CNN_OK;
@@ -354,6 +361,7 @@ cnn_param_info cnn_model_param(const cnn_model *m, int i) {
         .name = p->name,
         .shape = p->shape,
         .data = counter ? NULL : m->pbuf + p->offset,
+        .grad = counter ? NULL : m->gbuf + p->offset,
         .i64 = counter ? m->ibuf + p->offset : NULL,
         .numel = p->numel,
         .trainable = p->slot == CNN_SLOT_WEIGHT || p->slot == CNN_SLOT_BIAS,
@@ -376,7 +384,8 @@ cnn_status cnn_model_infer(cnn_model *m, const cnn_shape *input) {
     }
     if (m->inferred && cnn_shape_equal(&m->input_shape, input)) return CNN_OK;
     m->inferred = false;
-    m->planned = false;
+    m->planned = 0;
+    m->trained_forward = false;
     size_t numel;
     if (cnn_shape_numel(input, &numel) != CNN_OK)
         return cnn_model_fail(m, CNN_STATUS_SHAPE, "input shape is invalid or too large");
@@ -446,10 +455,31 @@ int cnn_model_node_explain(const cnn_model *m, int node, char *buf, size_t cap) 
 
 /* ---- Running ---- */
 
-/* Lays out every node's output in one arena. A buffer is reused once the
- * last node that reads it has run; views share their input's buffer. */
-static cnn_status plan(cnn_model *m) {
-    if (m->planned) return CNN_OK;
+static cnn_status grow(cnn_model *m, void **buf, size_t *have, size_t want, size_t elem,
+                       const char *what) {
+    size_t bytes;
+    if (want <= *have) return CNN_OK;
+    void *p = cnn_mul_size(want, elem, &bytes) ? realloc(*buf, bytes) : NULL;
+    if (!p)
+        return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory for %zu bytes of %s",
+                              want * elem, what);
+    *buf = p;
+    *have = want;
+    return CNN_OK;
+}
+
+/* Buffers start on 64-byte boundaries: no false sharing between them, aligned vectors. */
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+/* Lays out every node's output in one arena. For inference a buffer is
+ * reused once the last node that reads it has run; for training every
+ * output lives until the backward pass, and a gradient arena of the same
+ * layout and the ops' aux memory come with it. Views share their input's
+ * buffer. */
+static cnn_status plan(cnn_model *m, int mode) {
+    if (m->planned == mode) return CNN_OK;
+    m->planned = 0;
+    const bool train = mode == PLAN_TRAIN;
     int nn = m->n_nodes;
     int *last_use = malloc((size_t)nn * sizeof *last_use);
     int *owner = calloc((size_t)nn, sizeof *owner); /* node whose buffer a node's output lives in */
@@ -460,18 +490,22 @@ static cnn_status plan(cnn_model *m) {
         free(size);
         return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
     }
-    size_t work = 0;
+    size_t work = 0, aux = 0;
     for (int i = 0; i < nn; i++) {
         cnn_node *n = &m->nodes[i];
         cnn_shape_numel(&n->out_shape, &size[i]);
-        owner[i] = (n->vt->is_view && n->in[0] >= 0) ? owner[n->in[0]] : i;
-        last_use[i] = i == nn - 1 ? nn : i;
+        size[i] = round_up(size[i], 16);
+        bool view = train ? n->vt->train_view : n->vt->is_view;
+        owner[i] = (view && n->in[0] >= 0) ? owner[n->in[0]] : i;
+        last_use[i] = (train || i == nn - 1) ? nn : i;
         for (int j = 0; j < n->n_in; j++)
             if (n->in[j] >= 0 && last_use[owner[n->in[j]]] < i) last_use[owner[n->in[j]]] = i;
-        if (n->vt->workspace) {
-            size_t w = n->vt->workspace(n);
-            if (w > work) work = w;
-        }
+        size_t w = n->vt->workspace ? n->vt->workspace(n) : 0;
+        if (train && n->vt->workspace_backward && n->vt->workspace_backward(n) > w)
+            w = n->vt->workspace_backward(n);
+        if (w > work) work = w;
+        n->aux_offset = aux;
+        if (train && n->vt->aux_bytes) aux += round_up(n->vt->aux_bytes(n), 64);
     }
     last_use[owner[nn - 1]] = nn; /* the model's output lives to the end */
     /* First fit over the live buffers, in the order nodes run. */
@@ -500,25 +534,40 @@ static cnn_status plan(cnn_model *m) {
     free(owner);
     free(size);
 
-    size_t bytes;
-    if (total > m->arena_numel) {
-        float *p = cnn_mul_size(total, sizeof(float), &bytes) ? realloc(m->arena, bytes) : NULL;
-        if (!p)
-            return cnn_model_fail(m, CNN_STATUS_NO_MEMORY,
-                                  "out of memory for %zu bytes of activations", total * 4);
-        m->arena = p;
-        m->arena_numel = total;
-    }
-    if (work > m->work_numel) {
-        float *p = cnn_mul_size(work, sizeof(float), &bytes) ? realloc(m->work, bytes) : NULL;
-        if (!p)
-            return cnn_model_fail(m, CNN_STATUS_NO_MEMORY,
-                                  "out of memory for %zu bytes of workspace", work * 4);
-        m->work = p;
-        m->work_numel = work;
-    }
-    m->planned = true;
+    cnn_status s =
+        grow(m, (void **)&m->arena, &m->arena_numel, total, sizeof(float), "activations");
+    if (s == CNN_OK)
+        s = grow(m, (void **)&m->work, &m->work_numel, work, sizeof(float), "workspace");
+    if (s == CNN_OK && train)
+        s = grow(m, (void **)&m->darena, &m->darena_numel, total, sizeof(float), "gradients");
+    if (s == CNN_OK && train)
+        s = grow(m, (void **)&m->aux, &m->aux_bytes, aux, 1, "training state");
+    if (s != CNN_OK) return s;
+    m->planned = mode;
     return CNN_OK;
+}
+
+/* Runs every node on x (already checked against the inferred shape). */
+static void run_nodes(cnn_model *m, const float *x, bool train, uint64_t seed, uint64_t step) {
+    for (int i = 0; i < m->n_nodes; i++) {
+        cnn_node *n = &m->nodes[i];
+        const float *in = n->in[0] < 0 ? x : m->arena + m->nodes[n->in[0]].out_offset;
+        float *out = m->arena + n->out_offset;
+        if (in == out) continue; /* a view */
+        if (train ? n->vt->train_view : n->vt->is_view) {
+            /* A view of the caller's input: copy it into the arena once. */
+            size_t numel;
+            cnn_shape_numel(&n->out_shape, &numel);
+            memcpy(out, in, numel * sizeof(float));
+        } else if (train && n->vt->forward_train) {
+            /* Every node draws from its own stream of the step: reproducible and resumable. */
+            cnn_rng rng;
+            cnn_rng_seed(&rng, seed, step * 4096 + (uint64_t)i);
+            n->vt->forward_train(n, in, out, m->aux + n->aux_offset, m->work, &rng);
+        } else {
+            n->vt->forward(n, in, out, m->work);
+        }
+    }
 }
 
 cnn_status cnn_model_forward(cnn_model *m, const cnn_tensor *x, cnn_tensor *y) {
@@ -526,26 +575,103 @@ cnn_status cnn_model_forward(cnn_model *m, const cnn_tensor *x, cnn_tensor *y) {
     cnn_status s = cnn_model_infer(m, &x->shape);
     if (s != CNN_OK) return s;
     if (!x->data) return cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "input tensor has no data");
-    s = plan(m);
+    s = plan(m, PLAN_INFER);
     if (s != CNN_OK) return s;
-    for (int i = 0; i < m->n_nodes; i++) {
-        cnn_node *n = &m->nodes[i];
-        const float *in = n->in[0] < 0 ? x->data : m->arena + m->nodes[n->in[0]].out_offset;
-        float *out = m->arena + n->out_offset;
-        if (n->vt->is_view && n->in[0] < 0) {
-            /* A view of the caller's input: copy it into the arena once. */
-            size_t numel;
-            cnn_shape_numel(&n->out_shape, &numel);
-            memcpy(out, in, numel * sizeof(float));
-            continue;
-        }
-        n->vt->forward(n, in, out, m->work);
-    }
+    m->trained_forward = false;
+    run_nodes(m, x->data, false, 0, 0);
     const cnn_node *last = &m->nodes[m->n_nodes - 1];
     s = cnn_tensor_alloc(y, &last->out_shape);
     if (s != CNN_OK) return cnn_model_fail(m, s, "out of memory for the output");
     memcpy(y->data, m->arena + last->out_offset, cnn_tensor_numel(y) * sizeof(float));
     return CNN_OK;
+}
+
+const float *cnn_model_forward_view(cnn_model *m, const cnn_tensor *x) {
+    if (cnn_model_infer(m, &x->shape) != CNN_OK) return NULL;
+    if (!x->data) {
+        cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "input tensor has no data");
+        return NULL;
+    }
+    if (plan(m, PLAN_INFER) != CNN_OK) return NULL;
+    m->trained_forward = false;
+    run_nodes(m, x->data, false, 0, 0);
+    return m->arena + m->nodes[m->n_nodes - 1].out_offset;
+}
+
+const float *cnn_model_forward_train(cnn_model *m, const cnn_tensor *x, uint64_t seed,
+                                     uint64_t step) {
+    if (cnn_model_infer(m, &x->shape) != CNN_OK) return NULL;
+    if (!x->data) {
+        cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT, "input tensor has no data");
+        return NULL;
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        const cnn_node *n = &m->nodes[i];
+        char why[256];
+        if (n->vt->check_train && !n->vt->check_train(n, why, sizeof why)) {
+            char shape[128];
+            cnn_shape_format(shape, sizeof shape, &n->in_shape);
+            cnn_sb sb = {0};
+            cnn_node_describe(n, &sb);
+            cnn_model_fail(m, CNN_STATUS_SHAPE, "%s: %s (input %s)", sb.oom ? n->path : sb.buf, why,
+                           shape);
+            cnn_sb_free(&sb);
+            return NULL;
+        }
+    }
+    if (plan(m, PLAN_TRAIN) != CNN_OK) return NULL;
+    run_nodes(m, x->data, true, seed, step);
+    m->trained_forward = true;
+    return m->arena + m->nodes[m->n_nodes - 1].out_offset;
+}
+
+cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, float *dx) {
+    if (!m->trained_forward || m->planned != PLAN_TRAIN)
+        return cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT,
+                              "backward needs a training forward pass first");
+    size_t numel;
+    cnn_shape_numel(&m->input_shape, &numel);
+    if (dx) memset(dx, 0, numel * sizeof(float));
+    /* Gradients of activations accumulate (a node may feed several), so start from zero. */
+    memset(m->darena, 0, m->darena_numel * sizeof(float));
+    const cnn_node *last = &m->nodes[m->n_nodes - 1];
+    cnn_shape_numel(&last->out_shape, &numel);
+    memcpy(m->darena + last->out_offset, dy, numel * sizeof(float));
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        cnn_node *n = &m->nodes[i];
+        const bool from_input = n->in[0] < 0;
+        const float *in = from_input ? x : m->arena + m->nodes[n->in[0]].out_offset;
+        float *din = from_input ? dx : m->darena + m->nodes[n->in[0]].out_offset;
+        const float *dout = m->darena + n->out_offset;
+        if (din == dout) continue; /* a view: its gradient is already its input's */
+        if (n->vt->train_view) {
+            if (din) {
+                size_t k;
+                cnn_shape_numel(&n->out_shape, &k);
+                for (size_t j = 0; j < k; j++)
+                    din[j] += dout[j];
+            }
+        } else {
+            n->vt->backward(n, in, m->arena + n->out_offset, dout, din, m->aux + n->aux_offset,
+                            m->work);
+        }
+        if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, i);
+    }
+    return CNN_OK;
+}
+
+void cnn_model_zero_grad(cnn_model *m) {
+    if (m->gbuf) memset(m->gbuf, 0, (m->pbuf_numel ? m->pbuf_numel : 1) * sizeof(float));
+}
+
+float *cnn_model_grad_buffer(cnn_model *m, size_t *numel) {
+    if (numel) *numel = m->pbuf_numel;
+    return m->gbuf;
+}
+
+void cnn_model_set_grad_hook(cnn_model *m, void (*hook)(void *ctx, int node), void *ctx) {
+    m->grad_hook = hook;
+    m->grad_hook_ctx = ctx;
 }
 
 void cnn_set_threads(int n) {

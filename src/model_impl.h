@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "cnnkit/model.h"
+#include "cnnkit/rng.h"
 #include "util.h"
 
 #define CNN_MAX_INPUTS 4
@@ -52,6 +53,23 @@ typedef struct cnn_op_vtable {
     void (*explain)(const cnn_node *n, cnn_sb *sb);
     /* The output is the input, unchanged (Flatten, Dropout in inference): no copy. */
     bool is_view;
+
+    /* ---- Training ---- */
+    /* The output is the input in training too (Flatten): no copy, no backward. */
+    bool train_view;
+    /* Shape rules that hold in training only (BatchNorm needs two values per channel). */
+    bool (*check_train)(const cnn_node *n, char *err, size_t errlen);
+    /* Bytes that forward_train keeps for backward (masks, argmax, batch statistics). */
+    size_t (*aux_bytes)(const cnn_node *n);
+    /* Training-mode forward (Dropout masks from rng, BatchNorm on batch statistics with
+     * running-statistics updates); NULL when it is the inference forward. */
+    void (*forward_train)(cnn_node *n, const float *x, float *y, void *aux, float *work,
+                          cnn_rng *rng);
+    /* Accumulates dL/dx into dx (skipped when dx is NULL) and dL/dparam into n->grad[]. */
+    void (*backward)(const cnn_node *n, const float *x, const float *y, const float *dy, float *dx,
+                     const void *aux, float *work);
+    /* Floats of scratch the backward pass needs; NULL for none. */
+    size_t (*workspace_backward)(const cnn_node *n);
 } cnn_op_vtable;
 
 extern const cnn_op_vtable cnn_op_conv2d, cnn_op_linear, cnn_op_maxpool2d, cnn_op_avgpool2d,
@@ -70,9 +88,11 @@ struct cnn_node {
     int n_in;
     int in[CNN_MAX_INPUTS];
     float *param[CNN_SLOT_COUNT]; /* views into the parameter buffer, NULL when absent */
+    float *grad[CNN_SLOT_COUNT];  /* the same views into the gradient buffer */
     int64_t *num_batches_tracked;
     cnn_shape in_shape, out_shape; /* from the last inference */
-    size_t out_offset;             /* into the activation arena */
+    size_t out_offset;             /* into the activation arena (and the gradient arena) */
+    size_t aux_offset;             /* into the training aux arena */
 };
 
 typedef struct cnn_module {
@@ -102,16 +122,27 @@ struct cnn_model {
     size_t ibuf_numel;
     bool finalized;
 
+    float *gbuf; /* gradients, the same layout as pbuf */
+
     bool inferred; /* shapes below are valid */
     cnn_shape input_shape;
-    bool planned; /* the arena below fits input_shape */
+    int planned; /* 0: no plan; PLAN_INFER or PLAN_TRAIN for input_shape */
     float *arena;
     size_t arena_numel;
     float *work;
     size_t work_numel;
+    float *darena; /* training: dL/d(output) of every node, the arena's layout */
+    size_t darena_numel;
+    unsigned char *aux;
+    size_t aux_bytes;
+    bool trained_forward; /* the arena holds a training forward, so backward may run */
+    void (*grad_hook)(void *ctx, int node);
+    void *grad_hook_ctx;
 
     char err[1024];
 };
+
+enum { PLAN_INFER = 1, PLAN_TRAIN = 2 };
 
 /* Sets m->err and returns status. */
 cnn_status cnn_model_fail(cnn_model *m, cnn_status status, const char *fmt, ...)

@@ -53,12 +53,50 @@ static void tanh_forward(const cnn_node *n, const float *x, float *y, float *wor
         y[i] = tanhf(x[i]);
 }
 
+/* The elementwise backward passes read the output y, as PyTorch's do. */
+static void relu_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                          float *dx, const void *aux, float *work) {
+    (void)x;
+    (void)aux;
+    (void)work;
+    if (!dx) return;
+    const size_t N = numel_of(n);
+#pragma omp parallel for schedule(static) if (N > 65536)
+    for (size_t i = 0; i < N; i++)
+        if (y[i] > 0.0f) dx[i] += dy[i];
+}
+
+static void sigmoid_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                             float *dx, const void *aux, float *work) {
+    (void)x;
+    (void)aux;
+    (void)work;
+    if (!dx) return;
+    const size_t N = numel_of(n);
+#pragma omp parallel for schedule(static) if (N > 65536)
+    for (size_t i = 0; i < N; i++)
+        dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+}
+
+static void tanh_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                          float *dx, const void *aux, float *work) {
+    (void)x;
+    (void)aux;
+    (void)work;
+    if (!dx) return;
+    const size_t N = numel_of(n);
+#pragma omp parallel for schedule(static) if (N > 65536)
+    for (size_t i = 0; i < N; i++)
+        dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+}
+
 const cnn_op_vtable cnn_op_relu = {
     .op = CNN_OP_RELU,
     .name = "ReLU",
     .infer = same_shape,
     .repr = relu_repr,
     .forward = relu_forward,
+    .backward = relu_backward,
 };
 
 const cnn_op_vtable cnn_op_sigmoid = {
@@ -67,6 +105,7 @@ const cnn_op_vtable cnn_op_sigmoid = {
     .infer = same_shape,
     .repr = no_repr,
     .forward = sigmoid_forward,
+    .backward = sigmoid_backward,
 };
 
 const cnn_op_vtable cnn_op_tanh = {
@@ -75,6 +114,7 @@ const cnn_op_vtable cnn_op_tanh = {
     .infer = same_shape,
     .repr = no_repr,
     .forward = tanh_forward,
+    .backward = tanh_backward,
 };
 
 /* ---- Softmax over one dimension, max-subtracted for stability. ---- */
@@ -95,16 +135,23 @@ static void softmax_repr(const cnn_layer *L, cnn_sb *sb) {
     cnn_sb_printf(sb, "dim=%lld", (long long)L->dim);
 }
 
-/* x viewed as (outer, D, inner) around the softmax dimension D. */
-static void softmax_forward(const cnn_node *n, const float *x, float *y, float *work) {
-    (void)work;
+/* The input viewed as (outer, D, inner) around the softmax dimension D. */
+static void softmax_view(const cnn_node *n, int64_t *outer, int64_t *D, int64_t *inner) {
     const cnn_shape *s = &n->in_shape;
     const int dim = (int)(n->L.dim < 0 ? n->L.dim + s->ndim : n->L.dim);
-    int64_t outer = 1, D = s->ndim ? s->dim[dim] : 1, inner = 1;
+    *outer = 1;
+    *inner = 1;
+    *D = s->ndim ? s->dim[dim] : 1;
     for (int i = 0; i < dim; i++)
-        outer *= s->dim[i];
+        *outer *= s->dim[i];
     for (int i = dim + 1; i < s->ndim; i++)
-        inner *= s->dim[i];
+        *inner *= s->dim[i];
+}
+
+static void softmax_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    int64_t outer, D, inner;
+    softmax_view(n, &outer, &D, &inner);
 #pragma omp parallel for schedule(static) if (outer * D * inner > 65536)
     for (int64_t o = 0; o < outer; o++) {
         for (int64_t in = 0; in < inner; in++) {
@@ -124,10 +171,33 @@ static void softmax_forward(const cnn_node *n, const float *x, float *y, float *
     }
 }
 
+/* dx = y * (dy - sum over D of dy*y). */
+static void softmax_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                             float *dx, const void *aux, float *work) {
+    (void)x;
+    (void)aux;
+    (void)work;
+    if (!dx) return;
+    int64_t outer, D, inner;
+    softmax_view(n, &outer, &D, &inner);
+#pragma omp parallel for schedule(static) if (outer * D * inner > 65536)
+    for (int64_t o = 0; o < outer; o++) {
+        for (int64_t in = 0; in < inner; in++) {
+            const int64_t base = o * D * inner + in;
+            float dot = 0.0f;
+            for (int64_t d = 0; d < D; d++)
+                dot += dy[base + d * inner] * y[base + d * inner];
+            for (int64_t d = 0; d < D; d++)
+                dx[base + d * inner] += y[base + d * inner] * (dy[base + d * inner] - dot);
+        }
+    }
+}
+
 const cnn_op_vtable cnn_op_softmax = {
     .op = CNN_OP_SOFTMAX,
     .name = "Softmax",
     .infer = softmax_infer,
     .repr = softmax_repr,
     .forward = softmax_forward,
+    .backward = softmax_backward,
 };

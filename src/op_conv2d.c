@@ -158,6 +158,80 @@ static void conv_forward(const cnn_node *n, const float *x, float *y, float *wor
     }
 }
 
+static size_t conv_workspace_backward(const cnn_node *n) { return 2 * conv_workspace(n); }
+
+/* The adjoint of im2col: dx[c][iy][ix] += every dcol entry that im2col read from there.
+ * Rows of one channel write the same plane, so channels are the unit of parallel work. */
+static void col2im_add(float *dx, const float *dcol, int64_t C, int64_t H, int64_t W,
+                       const cnn_layer *L, int64_t oh, int64_t ow) {
+    const int64_t kh = L->kernel[0], kw = L->kernel[1];
+#pragma omp parallel for schedule(static) if (C * kh * kw * oh * ow > 32768)
+    for (int64_t c = 0; c < C; c++) {
+        float *dxc = dx + c * H * W;
+        for (int64_t ki = 0; ki < kh; ki++) {
+            for (int64_t kj = 0; kj < kw; kj++) {
+                const float *src = dcol + ((c * kh + ki) * kw + kj) * oh * ow;
+                for (int64_t oy = 0; oy < oh; oy++) {
+                    const int64_t iy = oy * L->stride[0] - L->padding[0] + ki * L->dilation[0];
+                    if (iy < 0 || iy >= H) continue;
+                    float *dr = dxc + iy * W;
+                    const float *s = src + oy * ow;
+                    for (int64_t ox = 0; ox < ow; ox++) {
+                        const int64_t ix = ox * L->stride[1] - L->padding[1] + kj * L->dilation[1];
+                        if (ix >= 0 && ix < W) dr[ix] += s[ox];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* dW_g += dY_g col^T, db += sum of dY over positions, dcol = W_g^T dY_g then col2im into dx.
+ * x and dx are (N,C,H,W), dy is (N,OC,oh,ow). */
+static void conv_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                          float *dx, const void *aux, float *work) {
+    (void)y;
+    (void)aux;
+    const cnn_layer *L = &n->L;
+    const int64_t N = n->in_shape.dim[0], C = L->in, H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    const int64_t OC = L->out, oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+    const int64_t G = L->groups, Cg = C / G, OCg = OC / G;
+    const int64_t K = Cg * L->kernel[0] * L->kernel[1], P = oh * ow;
+    const float *weight = n->param[CNN_SLOT_WEIGHT];
+    float *dweight = n->grad[CNN_SLOT_WEIGHT], *dbias = n->grad[CNN_SLOT_BIAS];
+    const bool pointwise = conv_is_pointwise(L);
+    float *col = work, *dcol = work + K * P;
+    for (int64_t b = 0; b < N; b++) {
+        for (int64_t g = 0; g < G; g++) {
+            const float *xg = x + (b * C + g * Cg) * H * W;
+            const float *dyg = dy + (b * OC + g * OCg) * P;
+            const float *cg = xg;
+            if (!pointwise) {
+                im2col(col, xg, Cg, H, W, L, oh, ow);
+                cg = col;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OCg, (int)K, (int)P, 1.0f,
+                        dyg, (int)P, cg, (int)P, 1.0f, dweight + g * OCg * K, (int)K);
+            if (!dx) continue;
+            float *dxg = dx + (b * C + g * Cg) * H * W;
+            float *dst = pointwise ? dxg : dcol;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)OCg, 1.0f,
+                        weight + g * OCg * K, (int)K, dyg, (int)P, pointwise ? 1.0f : 0.0f, dst,
+                        (int)P);
+            if (!pointwise) col2im_add(dxg, dcol, Cg, H, W, L, oh, ow);
+        }
+        if (dbias) {
+            const float *dyb = dy + b * OC * P;
+            for (int64_t o = 0; o < OC; o++) {
+                float s = 0.0f;
+                for (int64_t i = 0; i < P; i++)
+                    s += dyb[o * P + i];
+                dbias[o] += s;
+            }
+        }
+    }
+}
+
 static void conv_explain(const cnn_node *n, cnn_sb *sb) {
     const cnn_layer *L = &n->L;
     cnn_explain_window(sb, "h", n->in_shape.dim[2], L->kernel[0], L->stride[0], L->padding[0],
@@ -176,4 +250,6 @@ const cnn_op_vtable cnn_op_conv2d = {
     .workspace = conv_workspace,
     .forward = conv_forward,
     .explain = conv_explain,
+    .backward = conv_backward,
+    .workspace_backward = conv_workspace_backward,
 };

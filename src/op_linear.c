@@ -59,6 +59,29 @@ static void linear_forward(const cnn_node *n, const float *x, float *y, float *w
                 (int)in, n->param[CNN_SLOT_WEIGHT], (int)in, bias ? 1.0f : 0.0f, y, (int)out);
 }
 
+/* dW += dy^T x, db += column sums of dy, dx += dy W. */
+static void linear_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                            float *dx, const void *aux, float *work) {
+    (void)y;
+    (void)aux;
+    (void)work;
+    const cnn_layer *L = &n->L;
+    size_t numel;
+    cnn_shape_numel(&n->in_shape, &numel);
+    const int64_t rows = (int64_t)numel / L->in, in = L->in, out = L->out;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in, (int)rows, 1.0f, dy,
+                (int)out, x, (int)in, 1.0f, n->grad[CNN_SLOT_WEIGHT], (int)in);
+    float *dbias = n->grad[CNN_SLOT_BIAS];
+    if (dbias) {
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t o = 0; o < out; o++)
+                dbias[o] += dy[r * out + o];
+    }
+    if (dx)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)in, (int)out, 1.0f,
+                    dy, (int)out, n->param[CNN_SLOT_WEIGHT], (int)in, 1.0f, dx, (int)in);
+}
+
 const cnn_op_vtable cnn_op_linear = {
     .op = CNN_OP_LINEAR,
     .name = "Linear",
@@ -67,4 +90,5 @@ const cnn_op_vtable cnn_op_linear = {
     .infer = linear_infer,
     .repr = linear_repr,
     .forward = linear_forward,
+    .backward = linear_backward,
 };

@@ -103,6 +103,102 @@ static void bn_forward(const cnn_node *n, const float *x, float *y, float *work)
     }
 }
 
+static size_t bn_aux_bytes(const cnn_node *n) {
+    return 2 * (size_t)n->in_shape.dim[1] * sizeof(float);
+}
+
+/* Training: normalize with the batch's mean and biased variance, keep
+ * (mean, 1/sqrt(var+eps)) per channel for the backward pass, and move the
+ * running statistics toward the batch's (unbiased variance), counting the
+ * batch in num_batches_tracked; momentum=None averages over all batches. */
+static void bn_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
+                             cnn_rng *rng) {
+    (void)work;
+    (void)rng;
+    const cnn_layer *L = &n->L;
+    const int64_t N = n->in_shape.dim[0], C = n->in_shape.dim[1];
+    const int64_t P = n->in_shape.dim[2] * n->in_shape.dim[3];
+    const float *w = n->param[CNN_SLOT_WEIGHT], *b = n->param[CNN_SLOT_BIAS];
+    float *rm = n->param[CNN_SLOT_RUNNING_MEAN], *rv = n->param[CNN_SLOT_RUNNING_VAR];
+    float *stats = aux;
+    double factor = L->momentum;
+    if (rm) {
+        ++*n->num_batches_tracked;
+        if (L->momentum_none) factor = 1.0 / (double)*n->num_batches_tracked;
+    }
+    const double cnt = (double)(N * P);
+#pragma omp parallel for schedule(static) if (N * C * P > 65536)
+    for (int64_t c = 0; c < C; c++) {
+        double s = 0.0, ss = 0.0;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t p = 0; p < P; p++)
+                s += x[(i * C + c) * P + p];
+        const double mean = s / cnt;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t p = 0; p < P; p++) {
+                const double d = x[(i * C + c) * P + p] - mean;
+                ss += d * d;
+            }
+        const double var = ss / cnt, inv = 1.0 / sqrt(var + L->eps);
+        stats[c] = (float)mean;
+        stats[C + c] = (float)inv;
+        const float scale = (float)(inv * (w ? w[c] : 1.0f));
+        const float shift = (float)((b ? b[c] : 0.0f) - mean * inv * (w ? w[c] : 1.0f));
+        for (int64_t i = 0; i < N; i++) {
+            const float *xp = x + (i * C + c) * P;
+            float *yp = y + (i * C + c) * P;
+            for (int64_t p = 0; p < P; p++)
+                yp[p] = xp[p] * scale + shift;
+        }
+        if (rm) {
+            rm[c] = (float)((1.0 - factor) * rm[c] + factor * mean);
+            rv[c] = (float)((1.0 - factor) * rv[c] + factor * var * cnt / (cnt - 1.0));
+        }
+    }
+}
+
+/* With g = dy*w and xhat the normalized input, over the M = N*H*W values of a channel:
+ * dx = inv/M * (M*g - sum(g) - xhat*sum(g*xhat)), dw += sum(dy*xhat), db += sum(dy). */
+static void bn_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                        float *dx, const void *aux, float *work) {
+    (void)y;
+    (void)work;
+    const int64_t N = n->in_shape.dim[0], C = n->in_shape.dim[1];
+    const int64_t P = n->in_shape.dim[2] * n->in_shape.dim[3];
+    const float *w = n->param[CNN_SLOT_WEIGHT];
+    float *dw = n->grad[CNN_SLOT_WEIGHT], *db = n->grad[CNN_SLOT_BIAS];
+    const float *stats = aux;
+    const double M = (double)(N * P);
+#pragma omp parallel for schedule(static) if (N * C * P > 65536)
+    for (int64_t c = 0; c < C; c++) {
+        const double mean = stats[c], inv = stats[C + c], wc = w ? w[c] : 1.0;
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t p = 0; p < P; p++) {
+                const int64_t k = (i * C + c) * P + p;
+                sdy += dy[k];
+                sdyx += dy[k] * (x[k] - mean) * inv;
+            }
+        if (dw) dw[c] += (float)sdyx;
+        if (db) db[c] += (float)sdy;
+        if (!dx) continue;
+        /* sum(g) = w*sum(dy), sum(g*xhat) = w*sum(dy*xhat) */
+        const double a = wc * inv, mg = sdy / M, mgx = sdyx / M;
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t p = 0; p < P; p++) {
+                const int64_t k = (i * C + c) * P + p;
+                const double xhat = (x[k] - mean) * inv;
+                dx[k] += (float)(a * (dy[k] - mg - xhat * mgx));
+            }
+    }
+}
+
+static bool bn_check_train(const cnn_node *n, char *err, size_t errlen) {
+    if (n->in_shape.dim[0] * n->in_shape.dim[2] * n->in_shape.dim[3] > 1) return true;
+    snprintf(err, errlen, "expects more than 1 value per channel when training");
+    return false;
+}
+
 const cnn_op_vtable cnn_op_batchnorm2d = {
     .op = CNN_OP_BATCHNORM2D,
     .name = "BatchNorm2d",
@@ -111,6 +207,10 @@ const cnn_op_vtable cnn_op_batchnorm2d = {
     .infer = bn_infer,
     .repr = bn_repr,
     .forward = bn_forward,
+    .check_train = bn_check_train,
+    .aux_bytes = bn_aux_bytes,
+    .forward_train = bn_forward_train,
+    .backward = bn_backward,
 };
 
 /* ---- LocalResponseNorm: y = x / (k + alpha/size * sum of x^2 over the channel window)^beta,
@@ -161,6 +261,75 @@ static void lrn_forward(const cnn_node *n, const float *x, float *y, float *work
     }
 }
 
+static size_t lrn_aux_bytes(const cnn_node *n) {
+    size_t numel;
+    cnn_shape_numel(&n->in_shape, &numel);
+    return numel * sizeof(float);
+}
+
+/* Training keeps D = k + alpha/size * (window sum of x^2) for the backward pass. */
+static void lrn_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
+                              cnn_rng *rng) {
+    (void)work;
+    (void)rng;
+    const cnn_layer *L = &n->L;
+    float *D = aux;
+    const int64_t N = n->in_shape.dim[0], C = n->in_shape.dim[1];
+    int64_t P = 1;
+    for (int i = 2; i < n->in_shape.ndim; i++)
+        P *= n->in_shape.dim[i];
+    const int64_t lo = L->in / 2, hi = (L->in - 1) / 2;
+    const float alpha = (float)(L->alpha / (double)L->in), k = (float)L->k, beta = (float)L->beta;
+#pragma omp parallel for collapse(2) schedule(static) if (N * C * P > 65536)
+    for (int64_t i = 0; i < N; i++) {
+        for (int64_t c = 0; c < C; c++) {
+            const int64_t c0 = c - lo < 0 ? 0 : c - lo, c1 = c + hi >= C ? C - 1 : c + hi;
+            const float *xb = x + i * C * P;
+            for (int64_t p = 0; p < P; p++) {
+                float s = 0.0f;
+                for (int64_t j = c0; j <= c1; j++)
+                    s += xb[j * P + p] * xb[j * P + p];
+                const int64_t at = (i * C + c) * P + p;
+                D[at] = k + alpha * s;
+                y[at] = x[at] / powf(D[at], beta);
+            }
+        }
+    }
+}
+
+/* y_c = x_c D_c^-beta with D_c = k + a*sum_{j in win(c)} x_j^2 (a = alpha/size), so
+ * dx_j = dy_j D_j^-beta - 2*a*beta*x_j * sum_{c : j in win(c)} dy_c y_c / D_c. */
+static void lrn_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                         float *dx, const void *aux, float *work) {
+    (void)work;
+    if (!dx) return;
+    const cnn_layer *L = &n->L;
+    const float *D = aux;
+    const int64_t N = n->in_shape.dim[0], C = n->in_shape.dim[1];
+    int64_t P = 1;
+    for (int i = 2; i < n->in_shape.ndim; i++)
+        P *= n->in_shape.dim[i];
+    const int64_t lo = L->in / 2, hi = (L->in - 1) / 2;
+    const float a2b = (float)(2.0 * L->alpha / (double)L->in * L->beta), beta = (float)L->beta;
+#pragma omp parallel for collapse(2) schedule(static) if (N * C * P > 65536)
+    for (int64_t i = 0; i < N; i++) {
+        for (int64_t j = 0; j < C; j++) {
+            /* c's window [c-lo, c+hi] holds j exactly when c is in [j-hi, j+lo]. */
+            const int64_t c0 = j - hi < 0 ? 0 : j - hi, c1 = j + lo >= C ? C - 1 : j + lo;
+            const int64_t base = i * C * P;
+            for (int64_t p = 0; p < P; p++) {
+                float s = 0.0f;
+                for (int64_t c = c0; c <= c1; c++) {
+                    const int64_t at = base + c * P + p;
+                    s += dy[at] * y[at] / D[at];
+                }
+                const int64_t at = base + j * P + p;
+                dx[at] += dy[at] / powf(D[at], beta) - a2b * x[at] * s;
+            }
+        }
+    }
+}
+
 const cnn_op_vtable cnn_op_lrn = {
     .op = CNN_OP_LRN,
     .name = "LocalResponseNorm",
@@ -168,4 +337,7 @@ const cnn_op_vtable cnn_op_lrn = {
     .infer = lrn_infer,
     .repr = lrn_repr,
     .forward = lrn_forward,
+    .aux_bytes = lrn_aux_bytes,
+    .forward_train = lrn_forward_train,
+    .backward = lrn_backward,
 };

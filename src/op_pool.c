@@ -107,6 +107,119 @@ static void maxpool_forward(const cnn_node *n, const float *x, float *y, float *
     }
 }
 
+static size_t maxpool_aux_bytes(const cnn_node *n) {
+    size_t numel;
+    cnn_shape_numel(&n->out_shape, &numel);
+    return numel * sizeof(int32_t);
+}
+
+/* The forward pass, keeping each window's argmax (the first maximum, or the
+ * first NaN, as PyTorch picks it) as an index into the input plane. */
+static void maxpool_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
+                                  cnn_rng *rng) {
+    (void)work;
+    (void)rng;
+    const cnn_layer *L = &n->L;
+    int32_t *arg = aux;
+    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
+    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * H * W;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            const int64_t y0 = oy * L->stride[0] - L->padding[0];
+            for (int64_t ox = 0; ox < ow; ox++) {
+                const int64_t x0 = ox * L->stride[1] - L->padding[1];
+                float m = -INFINITY;
+                int64_t best = -1;
+                for (int64_t i = 0; i < L->kernel[0] && !isnan(m); i++) {
+                    const int64_t iy = y0 + i * L->dilation[0];
+                    if (iy < 0 || iy >= H) continue;
+                    for (int64_t j = 0; j < L->kernel[1]; j++) {
+                        const int64_t ix = x0 + j * L->dilation[1];
+                        if (ix < 0 || ix >= W) continue;
+                        const float v = xp[iy * W + ix];
+                        if (v > m || isnan(v) || best < 0) {
+                            m = v;
+                            best = iy * W + ix;
+                            if (isnan(v)) break;
+                        }
+                    }
+                }
+                y[(pl * oh + oy) * ow + ox] = m;
+                arg[(pl * oh + oy) * ow + ox] = (int32_t)best;
+            }
+        }
+    }
+}
+
+static void maxpool_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                             float *dx, const void *aux, float *work) {
+    (void)x;
+    (void)y;
+    (void)work;
+    if (!dx) return;
+    const int32_t *arg = aux;
+    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
+    const int64_t HW = n->in_shape.dim[2] * n->in_shape.dim[3];
+    const int64_t P = n->out_shape.dim[2] * n->out_shape.dim[3];
+#pragma omp parallel for schedule(static) if (planes * P > 16384)
+    for (int64_t pl = 0; pl < planes; pl++)
+        for (int64_t i = 0; i < P; i++)
+            if (arg[pl * P + i] >= 0) dx[pl * HW + arg[pl * P + i]] += dy[pl * P + i];
+}
+
+/* One window of AvgPool2d: its clipped bounds and PyTorch's divisor. */
+typedef struct avg_window {
+    int64_t ys, ye, xs, xe, div;
+} avg_window;
+
+static avg_window avg_window_at(const cnn_layer *L, int64_t H, int64_t W, int64_t oy, int64_t ox) {
+    avg_window w;
+    const int64_t ph = L->padding[0], pw = L->padding[1];
+    w.ys = oy * L->stride[0] - ph;
+    w.ye = w.ys + L->kernel[0];
+    if (w.ye > H + ph) w.ye = H + ph;
+    w.xs = ox * L->stride[1] - pw;
+    w.xe = w.xs + L->kernel[1];
+    if (w.xe > W + pw) w.xe = W + pw;
+    const int64_t padded = (w.ye - w.ys) * (w.xe - w.xs);
+    if (w.ys < 0) w.ys = 0;
+    if (w.ye > H) w.ye = H;
+    if (w.xs < 0) w.xs = 0;
+    if (w.xe > W) w.xe = W;
+    w.div = L->count_include_pad ? padded : (w.ye - w.ys) * (w.xe - w.xs);
+    return w;
+}
+
+static void avgpool_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                             float *dx, const void *aux, float *work) {
+    (void)x;
+    (void)y;
+    (void)aux;
+    (void)work;
+    if (!dx) return;
+    const cnn_layer *L = &n->L;
+    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
+    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dxp = dx + pl * H * W;
+        const float *dyp = dy + pl * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                avg_window w = avg_window_at(L, H, W, oy, ox);
+                if (w.div <= 0) continue;
+                const float g = dyp[oy * ow + ox] / (float)w.div;
+                for (int64_t iy = w.ys; iy < w.ye; iy++)
+                    for (int64_t ix = w.xs; ix < w.xe; ix++)
+                        dxp[iy * W + ix] += g;
+            }
+    }
+}
+
 /* The divisor follows PyTorch: with count_include_pad the window clipped to the
  * padded input, otherwise the window clipped to the input itself. */
 static void avgpool_forward(const cnn_node *n, const float *x, float *y, float *work) {
@@ -115,30 +228,18 @@ static void avgpool_forward(const cnn_node *n, const float *x, float *y, float *
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
     const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
-    const int64_t kh = L->kernel[0], kw = L->kernel[1], ph = L->padding[0], pw = L->padding[1];
 #pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * H * W;
         float *yp = y + pl * oh * ow;
         for (int64_t oy = 0; oy < oh; oy++) {
-            int64_t ys = oy * L->stride[0] - ph, ye = ys + kh;
-            if (ye > H + ph) ye = H + ph;
-            const int64_t padded_h = ye - ys;
-            if (ys < 0) ys = 0;
-            if (ye > H) ye = H;
             for (int64_t ox = 0; ox < ow; ox++) {
-                int64_t xs = ox * L->stride[1] - pw, xe = xs + kw;
-                if (xe > W + pw) xe = W + pw;
-                const int64_t padded_w = xe - xs;
-                if (xs < 0) xs = 0;
-                if (xe > W) xe = W;
+                avg_window w = avg_window_at(L, H, W, oy, ox);
                 float sum = 0.0f;
-                for (int64_t iy = ys; iy < ye; iy++)
-                    for (int64_t ix = xs; ix < xe; ix++)
+                for (int64_t iy = w.ys; iy < w.ye; iy++)
+                    for (int64_t ix = w.xs; ix < w.xe; ix++)
                         sum += xp[iy * W + ix];
-                const int64_t div =
-                    L->count_include_pad ? padded_h * padded_w : (ye - ys) * (xe - xs);
-                yp[oy * ow + ox] = div > 0 ? sum / (float)div : 0.0f;
+                yp[oy * ow + ox] = w.div > 0 ? sum / (float)w.div : 0.0f;
             }
         }
     }
@@ -161,6 +262,9 @@ const cnn_op_vtable cnn_op_maxpool2d = {
     .repr = maxpool_repr,
     .forward = maxpool_forward,
     .explain = pool_explain,
+    .aux_bytes = maxpool_aux_bytes,
+    .forward_train = maxpool_forward_train,
+    .backward = maxpool_backward,
 };
 
 const cnn_op_vtable cnn_op_avgpool2d = {
@@ -171,6 +275,7 @@ const cnn_op_vtable cnn_op_avgpool2d = {
     .repr = avgpool_repr,
     .forward = avgpool_forward,
     .explain = pool_explain,
+    .backward = avgpool_backward,
 };
 
 /* ---- AdaptiveAvgPool2d: bin i covers [floor(i*H/o), ceil((i+1)*H/o)). ---- */
@@ -228,6 +333,33 @@ static void adaptive_forward(const cnn_node *n, const float *x, float *y, float 
     }
 }
 
+static void adaptive_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                              float *dx, const void *aux, float *work) {
+    (void)x;
+    (void)y;
+    (void)aux;
+    (void)work;
+    if (!dx) return;
+    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
+    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+#pragma omp parallel for schedule(static) if (planes * H * W > 16384)
+    for (int64_t pl = 0; pl < planes; pl++) {
+        float *dxp = dx + pl * H * W;
+        const float *dyp = dy + pl * oh * ow;
+        for (int64_t oy = 0; oy < oh; oy++) {
+            const int64_t ys = (oy * H) / oh, ye = ((oy + 1) * H + oh - 1) / oh;
+            for (int64_t ox = 0; ox < ow; ox++) {
+                const int64_t xs = (ox * W) / ow, xe = ((ox + 1) * W + ow - 1) / ow;
+                const float g = dyp[oy * ow + ox] / (float)((ye - ys) * (xe - xs));
+                for (int64_t iy = ys; iy < ye; iy++)
+                    for (int64_t ix = xs; ix < xe; ix++)
+                        dxp[iy * W + ix] += g;
+            }
+        }
+    }
+}
+
 static void adaptive_explain(const cnn_node *n, cnn_sb *sb) {
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
     const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
@@ -249,4 +381,5 @@ const cnn_op_vtable cnn_op_adaptiveavgpool2d = {
     .repr = adaptive_repr,
     .forward = adaptive_forward,
     .explain = adaptive_explain,
+    .backward = adaptive_backward,
 };

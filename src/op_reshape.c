@@ -80,6 +80,7 @@ const cnn_op_vtable cnn_op_flatten = {
     .forward = view_forward,
     .explain = flatten_explain,
     .is_view = true,
+    .train_view = true,
 };
 
 static bool dropout_check(const cnn_layer *L, char *err, size_t errlen) {
@@ -107,6 +108,40 @@ static void dropout_repr(const cnn_layer *L, cnn_sb *sb) {
     cnn_sb_printf(sb, "p=%s, inplace=%s", p, L->inplace ? "True" : "False");
 }
 
+static size_t dropout_aux_bytes(const cnn_node *n) {
+    size_t numel;
+    cnn_shape_numel(&n->out_shape, &numel);
+    return numel * sizeof(float);
+}
+
+/* Training: keep each element with probability 1-p and scale it by 1/(1-p),
+ * as PyTorch does; the mask (0 or the scale) is kept for the backward pass.
+ * One generator, in order, so a step's mask is the same on any thread count. */
+static void dropout_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
+                                  cnn_rng *rng) {
+    (void)work;
+    float *mask = aux;
+    const size_t N = dropout_aux_bytes(n) / sizeof(float);
+    const float keep = (float)(1.0 - n->L.p);
+    const float scale = keep > 0.0f ? 1.0f / keep : 0.0f;
+    for (size_t i = 0; i < N; i++)
+        mask[i] = cnn_rng_uniform(rng) < keep ? scale : 0.0f;
+    for (size_t i = 0; i < N; i++)
+        y[i] = x[i] * mask[i];
+}
+
+static void dropout_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
+                             float *dx, const void *aux, float *work) {
+    (void)x;
+    (void)y;
+    (void)work;
+    if (!dx) return;
+    const float *mask = aux;
+    const size_t N = dropout_aux_bytes(n) / sizeof(float);
+    for (size_t i = 0; i < N; i++)
+        dx[i] += dy[i] * mask[i];
+}
+
 const cnn_op_vtable cnn_op_dropout = {
     .op = CNN_OP_DROPOUT,
     .name = "Dropout",
@@ -115,4 +150,7 @@ const cnn_op_vtable cnn_op_dropout = {
     .repr = dropout_repr,
     .forward = view_forward,
     .is_view = true,
+    .aux_bytes = dropout_aux_bytes,
+    .forward_train = dropout_forward_train,
+    .backward = dropout_backward,
 };

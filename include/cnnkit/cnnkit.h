@@ -38,6 +38,7 @@
 #include "cnnkit/safetensors.h"
 #include "cnnkit/status.h"
 #include "cnnkit/tensor.h"
+#include "cnnkit/train.h"
 #include "cnnkit/zoo.h"
 
 #endif

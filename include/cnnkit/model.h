@@ -107,6 +107,7 @@ typedef struct cnn_param_info {
     const char *name; /* state_dict key: "net.0.weight" */
     cnn_shape shape;
     float *data;  /* view into the model's parameter buffer; NULL for an int64 buffer */
+    float *grad;  /* the same view into the gradient buffer; NULL for an int64 buffer */
     int64_t *i64; /* BatchNorm's num_batches_tracked; NULL otherwise */
     size_t numel;
     int trainable; /* 0 for running statistics and counters */
@@ -168,6 +169,42 @@ int cnn_model_node_explain(const cnn_model *m, int node, char *buf, size_t cap);
  * its running statistics). Infers shapes for x, plans the activations once
  * per input shape and allocates *y (free it with cnn_tensor_free). */
 cnn_status cnn_model_forward(cnn_model *m, const cnn_tensor *x, cnn_tensor *y);
+
+/* The same, without a copy: the output stays inside the model and is valid
+ * until the next call on m. NULL on failure (see cnn_model_error). */
+const float *cnn_model_forward_view(cnn_model *m, const cnn_tensor *x);
+
+/* ---- Training ------------------------------------------------------------
+ *
+ * One step: cnn_model_zero_grad, cnn_model_forward_train, a loss that gives
+ * dL/dy (cnn_cross_entropy in cnnkit/train.h), cnn_model_backward, then an
+ * optimizer step on the parameter buffer (cnnkit/train.h).
+ */
+
+/* The forward pass in training mode: Dropout zeroes with probability p and
+ * scales by 1/(1-p); BatchNorm normalizes with the batch's statistics and
+ * updates its running ones as PyTorch does. Every output is kept for the
+ * backward pass. Random choices come from PCG32 seeded with seed on stream
+ * step*4096 + node, so a step can be replayed exactly. Returns the output
+ * (inside the model, valid until the next call), or NULL on failure. */
+const float *cnn_model_forward_train(cnn_model *m, const cnn_tensor *x, uint64_t seed,
+                                     uint64_t step);
+
+/* Backpropagates dy = dL/d(output) through the last training forward, whose
+ * input x must be passed again. Parameter gradients accumulate (+=) into the
+ * gradient buffer; dx, when not NULL, receives dL/dx (overwritten). */
+cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, float *dx);
+
+/* Sets every parameter gradient to zero. */
+void cnn_model_zero_grad(cnn_model *m);
+
+/* The single gradient buffer, laid out as the parameter buffer. */
+float *cnn_model_grad_buffer(cnn_model *m, size_t *numel);
+
+/* Calls hook(ctx, node) during cnn_model_backward as soon as the node's
+ * parameter gradients are final (nodes run last to first), e.g. to start
+ * reducing them across processes while the rest of the pass runs. */
+void cnn_model_set_grad_hook(cnn_model *m, void (*hook)(void *ctx, int node), void *ctx);
 
 /* Threads for OpenMP and OpenBLAS; 0 means all cores. */
 void cnn_set_threads(int n);

@@ -1,0 +1,297 @@
+/* test_grad.c - every backward pass against central finite differences, for
+ * every layer and attribute combination, in training mode. The loss is
+ * L = sum(r * y) with fixed random r, accumulated in double; inputs keep away
+ * from ReLU's kink and max-pool ties, where the derivative is not defined. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cnnkit/cnnkit.h"
+
+#define H   5e-3 /* finite-difference step */
+#define TOL 2e-3 /* |numeric - analytic| <= TOL * max(1, |analytic|) */
+
+typedef struct gcase {
+    const char *name;
+    cnn_layer layer;
+    int64_t shape[4];
+    int ndim;
+} gcase;
+
+static double loss_of(cnn_model *m, const cnn_tensor *x, const float *r, size_t n) {
+    const float *y = cnn_model_forward_train(m, x, 11, 3);
+    if (!y) fail_msg("%s", cnn_model_error(m));
+    double l = 0.0;
+    for (size_t i = 0; i < n; i++)
+        l += (double)r[i] * y[i];
+    return l;
+}
+
+/* Inputs on a grid with spacing s >= 5H, shuffled: any two differ by more than
+ * 2H (no max-pool ties within a step) and none is within 2H of 0 (ReLU's kink). */
+static void fill_input(float *x, size_t n, cnn_rng *rng) {
+    const double s = fmax(4.0 / (double)n, 5 * H);
+    for (size_t i = 0; i < n; i++) {
+        double v = -2.0 + ((double)i + 0.5) * s;
+        if (fabs(v) < 2 * H) v += s / 2;
+        x[i] = (float)v;
+    }
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = cnn_rng_below(rng, (uint32_t)(i + 1));
+        float t = x[i];
+        x[i] = x[j];
+        x[j] = t;
+    }
+}
+
+static int check_one(const char *what, double numeric, double analytic, double *worst) {
+    double err = fabs(numeric - analytic) / fmax(1.0, fabs(analytic));
+    if (err > *worst) *worst = err;
+    if (err <= TOL) return 0;
+    printf("    %s: numeric %.6g, analytic %.6g\n", what, numeric, analytic);
+    return 1;
+}
+
+/* Checks dL/dx (every element, or a sample of 256) and dL/dparam (a sample of 32 each). */
+static int check_model(cnn_model *m, const cnn_shape *in, const char *name) {
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 7, 0);
+    cnn_tensor x;
+    assert_int_equal(cnn_tensor_alloc(&x, in), CNN_OK);
+    size_t nx = cnn_tensor_numel(&x);
+    fill_input(x.data, nx, &rng);
+    if (cnn_model_infer(m, in) != CNN_OK) fail_msg("%s: %s", name, cnn_model_error(m));
+    cnn_shape out = cnn_model_output_shape(m);
+    size_t ny;
+    cnn_shape_numel(&out, &ny);
+    float *r = malloc(ny * sizeof *r), *dx = malloc(nx * sizeof *dx);
+    for (size_t i = 0; i < ny; i++)
+        r[i] = cnn_rng_range(&rng, -1.0f, 1.0f);
+
+    cnn_model_zero_grad(m);
+    if (!cnn_model_forward_train(m, &x, 11, 3)) fail_msg("%s", cnn_model_error(m));
+    assert_int_equal(cnn_model_backward(m, x.data, r, dx), CNN_OK);
+    /* Parameter gradients are read before the finite differences run the forward again. */
+    size_t ngrad;
+    float *grad = cnn_model_grad_buffer(m, &ngrad);
+    float *g = malloc((ngrad ? ngrad : 1) * sizeof *g);
+    memcpy(g, grad, ngrad * sizeof *g);
+
+    int bad = 0, nonzero = 0;
+    double worst = 0.0;
+    for (size_t i = 0; i < nx; i++)
+        nonzero += dx[i] != 0.0f;
+    /* A case whose gradient vanishes checks nothing. */
+    if (nonzero == 0) {
+        printf("    dx is zero everywhere\n");
+        bad++;
+    }
+    size_t stride = nx > 256 ? nx / 256 : 1;
+    for (size_t i = 0; i < nx; i += stride) {
+        float keep = x.data[i];
+        x.data[i] = keep + (float)H;
+        double lp = loss_of(m, &x, r, ny);
+        x.data[i] = keep - (float)H;
+        double lm = loss_of(m, &x, r, ny);
+        x.data[i] = keep;
+        char what[64];
+        snprintf(what, sizeof what, "dx[%zu]", i);
+        bad += check_one(what, (lp - lm) / (2 * H), dx[i], &worst);
+    }
+    float *params = cnn_model_param_buffer(m, NULL);
+    for (int k = 0; k < cnn_model_num_params(m); k++) {
+        cnn_param_info p = cnn_model_param(m, k);
+        if (!p.trainable) continue;
+        size_t step = p.numel > 32 ? p.numel / 32 : 1;
+        for (size_t i = 0; i < p.numel; i += step) {
+            float keep = p.data[i];
+            p.data[i] = keep + (float)H;
+            double lp = loss_of(m, &x, r, ny);
+            p.data[i] = keep - (float)H;
+            double lm = loss_of(m, &x, r, ny);
+            p.data[i] = keep;
+            char what[300];
+            snprintf(what, sizeof what, "%s[%zu]", p.name, i);
+            bad += check_one(what, (lp - lm) / (2 * H), g[(size_t)(p.data - params) + i], &worst);
+        }
+    }
+    printf("  %-34s worst relative error %.2e, %d of %zu dx nonzero%s\n", name, worst, nonzero, nx,
+           bad ? "  FAILED" : "");
+    free(g);
+    free(r);
+    free(dx);
+    cnn_tensor_free(&x);
+    return bad;
+}
+
+static cnn_layer conv(int64_t in, int64_t out, int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                      int64_t ph, int64_t pw, int64_t dh, int64_t dw, int64_t groups, bool bias) {
+    cnn_layer L = cnn_conv2d(in, out, kh);
+    L.kernel[1] = kw;
+    L.stride[0] = sh;
+    L.stride[1] = sw;
+    L.padding[0] = ph;
+    L.padding[1] = pw;
+    L.dilation[0] = dh;
+    L.dilation[1] = dw;
+    L.groups = groups;
+    L.bias = bias;
+    return L;
+}
+
+static cnn_layer pool(cnn_layer L, int64_t kh, int64_t kw, int64_t s, int64_t p, int64_t d,
+                      bool ceil_mode, bool include_pad) {
+    L.kernel[0] = kh;
+    L.kernel[1] = kw;
+    L.stride[0] = L.stride[1] = s;
+    L.padding[0] = L.padding[1] = p;
+    L.dilation[0] = L.dilation[1] = d;
+    L.ceil_mode = ceil_mode;
+    L.count_include_pad = include_pad;
+    return L;
+}
+
+static cnn_layer with(cnn_layer L, double a, double b, double k) {
+    L.alpha = a;
+    L.beta = b;
+    L.k = k;
+    return L;
+}
+
+static void every_layer_backward_should_match_finite_differences(void **state) {
+    (void)state;
+    cnn_layer bn_noaffine = cnn_batchnorm2d(3), bn_batch = cnn_batchnorm2d(3),
+              bn_cumulative = cnn_batchnorm2d(3);
+    bn_noaffine.affine = false;
+    bn_batch.track_running_stats = false;
+    bn_cumulative.momentum_none = true;
+    cnn_layer lin_nobias = cnn_linear(6, 4), flat_mid = cnn_flatten(),
+              ad = cnn_adaptiveavgpool2d(3);
+    lin_nobias.bias = false;
+    flat_mid.end_dim = 2;
+    ad.output_size[1] = 2;
+    const gcase cases[] = {
+        {"Conv2d 3x3", cnn_conv2d(2, 3, 3), {2, 2, 6, 5}, 4},
+        {"Conv2d stride pad dilation groups",
+         conv(4, 6, 3, 2, 2, 1, 1, 2, 2, 1, 2, true),
+         {2, 4, 9, 7},
+         4},
+        {"Conv2d 1x1 no bias", conv(3, 2, 1, 1, 1, 1, 0, 0, 1, 1, 1, false), {2, 3, 4, 4}, 4},
+        {"Conv2d depthwise", conv(3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 3, true), {1, 3, 5, 5}, 4},
+        {"Linear", cnn_linear(6, 4), {3, 6}, 2},
+        {"Linear 3-D no bias", lin_nobias, {2, 3, 6}, 3},
+        {"MaxPool2d 2x2", cnn_maxpool2d(2), {2, 2, 6, 6}, 4},
+        {"MaxPool2d ceil pad dilation",
+         pool(cnn_maxpool2d(3), 3, 2, 2, 1, 2, true, true),
+         {1, 2, 9, 8},
+         4},
+        {"AvgPool2d pad include",
+         pool(cnn_avgpool2d(3), 3, 3, 2, 1, 1, false, true),
+         {2, 2, 7, 7},
+         4},
+        {"AvgPool2d ceil exclude pad",
+         pool(cnn_avgpool2d(3), 3, 2, 2, 1, 1, true, false),
+         {1, 2, 8, 7},
+         4},
+        {"AdaptiveAvgPool2d 3x2", ad, {2, 2, 7, 5}, 4},
+        {"ReLU", cnn_relu(), {2, 3, 4, 4}, 4},
+        {"Sigmoid", cnn_sigmoid(), {2, 3, 4, 4}, 4},
+        {"Tanh", cnn_tanh(), {2, 3, 4, 4}, 4},
+        {"Flatten(1, 2)", flat_mid, {2, 3, 4, 2}, 4},
+        {"Dropout(0.4)", cnn_dropout(0.4), {4, 10}, 2},
+        {"BatchNorm2d", cnn_batchnorm2d(3), {3, 3, 4, 4}, 4},
+        {"BatchNorm2d affine=False", bn_noaffine, {2, 3, 3, 3}, 4},
+        {"BatchNorm2d batch stats", bn_batch, {2, 3, 3, 3}, 4},
+        {"BatchNorm2d momentum=None", bn_cumulative, {2, 3, 3, 3}, 4},
+        {"LocalResponseNorm(3)", with(cnn_lrn(3), 0.1, 0.75, 1.0), {2, 5, 3, 3}, 4},
+        {"LocalResponseNorm(4) k=2", with(cnn_lrn(4), 0.3, 0.6, 2.0), {1, 6, 2, 3}, 4},
+        {"Softmax(dim=1)", cnn_softmax(1), {2, 4, 3, 2}, 4},
+        {"Softmax(dim=-1)", cnn_softmax(-1), {3, 5}, 2},
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cnn_model *m = cnn_model_new("Sequential");
+        if (cnn_model_add_layer(m, 0, "0", &cases[i].layer) < 0)
+            fail_msg("%s: %s", cases[i].name, cnn_model_error(m));
+        assert_int_equal(cnn_model_init(m, CNN_INIT_DEFAULT, (uint64_t)i), CNN_OK);
+        cnn_shape in = cnn_shape_make(cases[i].ndim, cases[i].shape);
+        bad += check_model(m, &in, cases[i].name) != 0;
+        cnn_model_free(m);
+    }
+    assert_int_equal(bad, 0);
+}
+
+static void zoo_models_backward_should_match_finite_differences(void **state) {
+    (void)state;
+    cnn_model *m;
+    assert_int_equal(cnn_zoo_build("lenet", &m), CNN_OK);
+    assert_int_equal(cnn_model_init(m, CNN_INIT_XAVIER, 1), CNN_OK);
+    cnn_shape in = cnn_shape_make(4, (int64_t[]){2, 1, 28, 28});
+    assert_int_equal(check_model(m, &in, "LeNet"), 0);
+    cnn_model_free(m);
+}
+
+static void cross_entropy_gradient_should_match_finite_differences(void **state) {
+    (void)state;
+    float z[12], d[12];
+    const int32_t labels[] = {2, 0, 3};
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 3, 0);
+    for (int i = 0; i < 12; i++)
+        z[i] = cnn_rng_range(&rng, -3.0f, 3.0f);
+    double loss, lp, lm;
+    assert_int_equal(cnn_cross_entropy(z, labels, 3, 4, d, &loss, NULL), CNN_OK);
+    double worst = 0.0;
+    for (int i = 0; i < 12; i++) {
+        float keep = z[i];
+        z[i] = keep + (float)H;
+        cnn_cross_entropy(z, labels, 3, 4, NULL, &lp, NULL);
+        z[i] = keep - (float)H;
+        cnn_cross_entropy(z, labels, 3, 4, NULL, &lm, NULL);
+        z[i] = keep;
+        assert_int_equal(check_one("dlogits", (lp - lm) / (2 * H), d[i], &worst), 0);
+    }
+    printf("  %-34s worst relative error %.2e\n", "CrossEntropy", worst);
+}
+
+static void backward_should_require_a_training_forward(void **state) {
+    (void)state;
+    cnn_model *m;
+    assert_int_equal(cnn_zoo_build("lenet", &m), CNN_OK);
+    cnn_shape in = cnn_shape_make(4, (int64_t[]){1, 1, 28, 28});
+    cnn_tensor x, y;
+    assert_int_equal(cnn_tensor_alloc(&x, &in), CNN_OK);
+    assert_int_equal(cnn_model_forward(m, &x, &y), CNN_OK);
+    float dy[10] = {0};
+    assert_int_equal(cnn_model_backward(m, x.data, dy, NULL), CNN_STATUS_INVALID_ARGUMENT);
+    cnn_tensor_free(&x);
+    cnn_tensor_free(&y);
+    cnn_model_free(m);
+
+    /* BatchNorm cannot train on one value per channel, as in PyTorch. */
+    m = cnn_model_new("Sequential");
+    cnn_layer bn = cnn_batchnorm2d(2);
+    cnn_model_add_layer(m, 0, "0", &bn);
+    in = cnn_shape_make(4, (int64_t[]){1, 2, 1, 1});
+    assert_int_equal(cnn_tensor_alloc(&x, &in), CNN_OK);
+    assert_null(cnn_model_forward_train(m, &x, 0, 0));
+    assert_non_null(strstr(cnn_model_error(m), "more than 1 value per channel when training"));
+    cnn_tensor_free(&x);
+    cnn_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_layer_backward_should_match_finite_differences),
+        cmocka_unit_test(zoo_models_backward_should_match_finite_differences),
+        cmocka_unit_test(cross_entropy_gradient_should_match_finite_differences),
+        cmocka_unit_test(backward_should_require_a_training_forward),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
