@@ -80,7 +80,8 @@ int cmd_print(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         if (c == 'h') {
             printf("usage: cnnkit print MODEL\n\nPrints MODEL byte for byte as PyTorch's "
-                   "print(model) does.\n");
+                   "print(model) does.\nMODEL is a built-in name or a model file (.txt repr or "
+                   ".py code).\n");
             return EXIT_OK;
         }
         return EXIT_USAGE;
@@ -278,7 +279,9 @@ int cmd_summary(int argc, char **argv) {
                 "usage: cnnkit summary MODEL [--input N,C,H,W] [--trace | --explain | --json]\n\n"
                 "Shape inference for every layer, with parameters and multiply-adds counted as\n"
                 "torchinfo 1.8 counts them, in a table modelled on torchinfo's.\n\n"
-                "  -i, --input N,C,H,W  input shape (default: the model's, e.g. 1,1,28,28)\n"
+                "MODEL is a built-in name or a model file (.txt repr or .py code).\n\n"
+                "  -i, --input N,C,H,W  input shape (default: the model's, e.g. 1,1,28,28; for\n"
+                "                       a file, the first of 28, 32, ... 256 square that fits)\n"
                 "      --trace          print each layer's repr, then torch.Size([...]) of its\n"
                 "                       output, as a PyTorch loop over the layers does\n"
                 "      --explain        show the arithmetic behind every layer's H and W\n"
@@ -299,6 +302,10 @@ int cmd_summary(int argc, char **argv) {
     if (input_text && !cli_parse_shape("summary", input_text, &input)) {
         cnn_model_free(m);
         return EXIT_USAGE;
+    }
+    if (!input_text && !cli_need_input("summary", argv[optind], m, &input)) {
+        cnn_model_free(m);
+        return EXIT_FAIL;
     }
     if (cnn_model_infer(m, &input) != CNN_OK) {
         rc = cli_error(EXIT_FAIL, "summary", "%s", cnn_model_error(m));

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -13,6 +14,13 @@ static const cli_command commands[] = {
     {"summary", "per-layer output shapes, parameters and MACs (--trace, --explain, --json)",
      cmd_summary},
     {"run", "forward pass on a safetensors input, writing a safetensors output", cmd_run},
+    {"draw", "architecture figures: d2l blocks, Netron graph or LeCun planes (SVG, PNG, DOT)",
+     cmd_draw},
+    {"export", "write the model as an ONNX file for ONNX Runtime and Netron", cmd_export},
+    {"train", "train on Fashion-MNIST with d2l's recipe; checkpoints, resume, curves", cmd_train},
+    {"eval", "loss, accuracy, per-class accuracy and confusion matrix on the test set", cmd_eval},
+    {"predict", "classify PNG or PGM images, top-k classes with probabilities", cmd_predict},
+    {"bench", "images per second for inference or training, with a per-layer profile", cmd_bench},
 };
 
 static void usage(FILE *f) {
@@ -21,7 +29,8 @@ static void usage(FILE *f) {
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f, "\nMODEL is a built-in model name (see `cnnkit zoo`).\n"
+    fprintf(f, "\nMODEL is a built-in name (see `cnnkit zoo`) or a model file (.txt repr or .py "
+               "code,\nsee docs/model-files.md).\n"
                "Run `cnnkit COMMAND --help` for a command's options.\n"
                "Exit status: 0 success, 1 failure, 2 bad usage.\n");
 }
@@ -36,7 +45,30 @@ int cli_error(int code, const char *cmd, const char *fmt, ...) {
     return code;
 }
 
+/* A path (with a '/' or ending in .txt or .py), or an existing file that is
+ * not a built-in name: ./lenet reads a file called lenet. */
+static bool is_model_file(const char *spec) {
+    size_t n = strlen(spec);
+    if (strchr(spec, '/') || (n > 4 && strcmp(spec + n - 4, ".txt") == 0) ||
+        (n > 3 && strcmp(spec + n - 3, ".py") == 0))
+        return true;
+    struct stat st;
+    return !cnn_zoo_find(spec) && stat(spec, &st) == 0;
+}
+
 int cli_open_model(const char *cmd, const char *spec, cnn_model **m, cnn_shape *input) {
+    if (is_model_file(spec)) {
+        char err[2048];
+        cnn_status s = cnn_model_read_file(spec, m, err, sizeof err);
+        if (s == CNN_STATUS_IO || s == CNN_STATUS_NO_MEMORY)
+            return cli_error(EXIT_FAIL, cmd, "%s", err);
+        if (s != CNN_OK) {
+            fprintf(stderr, "%s\n", err); /* FILE:LINE:COL: message, the line, a caret */
+            return EXIT_FAIL;
+        }
+        if (cnn_model_guess_input(*m, input) != CNN_OK) input->ndim = 0;
+        return EXIT_OK;
+    }
     const cnn_zoo_entry *e = cnn_zoo_find(spec);
     if (e) {
         cnn_status s = cnn_zoo_build(spec, m);
@@ -49,7 +81,15 @@ int cli_open_model(const char *cmd, const char *spec, cnn_model **m, cnn_shape *
         strncat(names, i ? ", " : "", sizeof names - strlen(names) - 1);
         strncat(names, cnn_zoo_get(i)->name, sizeof names - strlen(names) - 1);
     }
-    return cli_error(EXIT_FAIL, cmd, "unknown model '%s': built-in models are %s", spec, names);
+    return cli_error(EXIT_FAIL, cmd,
+                     "unknown model '%s': built-in models are %s, or give a model file (.txt, .py)",
+                     spec, names);
+}
+
+bool cli_need_input(const char *cmd, const char *spec, const cnn_model *m, const cnn_shape *input) {
+    if (input->ndim > 0) return true;
+    cli_error(EXIT_FAIL, cmd, "%s: pass --input N,C,H,W: %s", spec, cnn_model_error(m));
+    return false;
 }
 
 bool cli_parse_shape(const char *cmd, const char *text, cnn_shape *out) {

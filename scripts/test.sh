@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh - sets up, builds and runs every test: a release build with
 # warnings as errors, then the whole suite again under AddressSanitizer and
-# UndefinedBehaviorSanitizer.
+# UndefinedBehaviorSanitizer, then each libFuzzer target for 30 seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,3 +18,6 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCNNKIT_WERROR=ON -DCNNKIT_TE
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j "$jobs"
+
+echo "== fuzz (30 s per target)"
+bash fuzz/run.sh 30

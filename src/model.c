@@ -62,8 +62,10 @@ void cnn_model_free(cnn_model *m) {
         free(m->mods[i].path);
         free(m->mods[i].type);
     }
-    for (int i = 0; i < m->n_nodes; i++)
+    for (int i = 0; i < m->n_nodes; i++) {
         free(m->nodes[i].path);
+        free(m->nodes[i].origin);
+    }
     for (int i = 0; i < m->n_params; i++)
         free(m->params[i].name);
     free(m->mods);
@@ -195,6 +197,7 @@ int cnn_model_add_node(cnn_model *m, int parent, const char *name, const cnn_lay
     cnn_node *n = &m->nodes[id];
     *n = (cnn_node){.L = *L, .vt = vt, .module = mod, .n_in = n_inputs};
     n->path = strdup(m->mods[mod].path);
+    n->stats_frozen = &m->stats_frozen;
     memcpy(n->in, inputs, (size_t)n_inputs * sizeof *inputs);
     m->n_nodes++;
     if (!n->path) {
@@ -554,6 +557,7 @@ static void run_nodes(cnn_model *m, const float *x, bool train, uint64_t seed, u
         const float *in = n->in[0] < 0 ? x : m->arena + m->nodes[n->in[0]].out_offset;
         float *out = m->arena + n->out_offset;
         if (in == out) continue; /* a view */
+        const double t0 = m->profiling ? omp_get_wtime() : 0.0;
         if (train ? n->vt->train_view : n->vt->is_view) {
             /* A view of the caller's input: copy it into the arena once. */
             size_t numel;
@@ -567,6 +571,7 @@ static void run_nodes(cnn_model *m, const float *x, bool train, uint64_t seed, u
         } else {
             n->vt->forward(n, in, out, m->work);
         }
+        if (m->profiling) n->fwd_seconds += omp_get_wtime() - t0;
     }
 }
 
@@ -644,6 +649,7 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
         float *din = from_input ? dx : m->darena + m->nodes[n->in[0]].out_offset;
         const float *dout = m->darena + n->out_offset;
         if (din == dout) continue; /* a view: its gradient is already its input's */
+        const double t0 = m->profiling ? omp_get_wtime() : 0.0;
         if (n->vt->train_view) {
             if (din) {
                 size_t k;
@@ -655,9 +661,23 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
             n->vt->backward(n, in, m->arena + n->out_offset, dout, din, m->aux + n->aux_offset,
                             m->work);
         }
+        if (m->profiling) n->bwd_seconds += omp_get_wtime() - t0;
         if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, i);
     }
     return CNN_OK;
+}
+
+void cnn_model_freeze_stats(cnn_model *m, bool frozen) { m->stats_frozen = frozen; }
+
+void cnn_model_set_profiling(cnn_model *m, bool on) {
+    m->profiling = on;
+    for (int i = 0; i < m->n_nodes; i++) m->nodes[i].fwd_seconds = m->nodes[i].bwd_seconds = 0.0;
+}
+
+void cnn_model_node_time(const cnn_model *m, int node, double *forward, double *backward) {
+    CNN_ASSERT(node >= 0 && node < m->n_nodes);
+    *forward = m->nodes[node].fwd_seconds;
+    *backward = m->nodes[node].bwd_seconds;
 }
 
 void cnn_model_zero_grad(cnn_model *m) {

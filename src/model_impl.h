@@ -90,9 +90,11 @@ struct cnn_node {
     float *param[CNN_SLOT_COUNT]; /* views into the parameter buffer, NULL when absent */
     float *grad[CNN_SLOT_COUNT];  /* the same views into the gradient buffer */
     int64_t *num_batches_tracked;
+    const bool *stats_frozen; /* the model's flag */
     cnn_shape in_shape, out_shape; /* from the last inference */
     size_t out_offset;             /* into the activation arena (and the gradient arena) */
     size_t aux_offset;             /* into the training aux arena */
+    double fwd_seconds, bwd_seconds; /* accumulated while the model is profiled */
 };
 
 typedef struct cnn_module {
@@ -136,6 +138,8 @@ struct cnn_model {
     unsigned char *aux;
     size_t aux_bytes;
     bool trained_forward; /* the arena holds a training forward, so backward may run */
+    bool profiling;
+    bool stats_frozen; /* training forwards leave BatchNorm's running statistics alone */
     void (*grad_hook)(void *ctx, int node);
     void *grad_hook_ctx;
 

@@ -88,40 +88,105 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
     if (!L->bias) cnn_sb_puts(sb, ", bias=False");
 }
 
-static bool conv_is_pointwise(const cnn_layer *L) {
-    return L->kernel[0] == 1 && L->kernel[1] == 1 && L->stride[0] == 1 && L->stride[1] == 1 &&
-           L->padding[0] == 0 && L->padding[1] == 0;
+/* Convolution as GEMM over a chunk of B images at once: im2col lays the
+ * chunk's patches side by side, col = (K, B*P) with K = C/groups*kh*kw and
+ * P = oh*ow, so one SGEMM per group computes (OC/groups, B*P) outputs. Small
+ * layers (LeNet's) then make one large GEMM instead of hundreds of tiny ones.
+ * The chunk is as large as the workspace cap allows. */
+#define CONV_WORK_CAP ((size_t)8 << 20) /* floats: 32 MiB */
+
+typedef struct conv_dims {
+    int64_t N, C, H, W, OC, oh, ow, G, Cg, OCg, K, P, chunk;
+} conv_dims;
+
+static conv_dims conv_dims_of(const cnn_node *n) {
+    const cnn_layer *L = &n->L;
+    conv_dims d = {.N = n->in_shape.dim[0], .C = L->in, .H = n->in_shape.dim[2],
+                   .W = n->in_shape.dim[3], .OC = L->out, .oh = n->out_shape.dim[2],
+                   .ow = n->out_shape.dim[3], .G = L->groups};
+    d.Cg = d.C / d.G;
+    d.OCg = d.OC / d.G;
+    d.K = d.Cg * L->kernel[0] * L->kernel[1];
+    d.P = d.oh * d.ow;
+    /* Per image: col (K*P), the GEMM's output or input gradient (OCg*P), and for the
+     * backward pass the gradient of col (K*P). */
+    const size_t per = (size_t)((2 * d.K + d.OCg) * d.P);
+    d.chunk = (int64_t)(CONV_WORK_CAP / (per ? per : 1));
+    if (d.chunk < 1) d.chunk = 1;
+    if (d.chunk > d.N) d.chunk = d.N;
+    return d;
 }
 
 static size_t conv_workspace(const cnn_node *n) {
-    const cnn_layer *L = &n->L;
-    if (conv_is_pointwise(L)) return 0;
-    return (size_t)(L->in / L->groups) * (size_t)(L->kernel[0] * L->kernel[1]) *
-           (size_t)(n->out_shape.dim[2] * n->out_shape.dim[3]);
+    conv_dims d = conv_dims_of(n);
+    return (size_t)(d.chunk * (d.K + d.OCg) * d.P);
 }
 
-/* col is (C*kh*kw, oh*ow): row (c, ki, kj) holds x[c][oy*sh - ph + ki*dh][ox*sw - pw + kj*dw],
+static size_t conv_workspace_backward(const cnn_node *n) {
+    conv_dims d = conv_dims_of(n);
+    return (size_t)(d.chunk * (2 * d.K + d.OCg) * d.P);
+}
+
+/* One row (c, ki, kj) of im2col: dst[oy*ow + ox] = x[c][oy*sh - ph + ki*dh][ox*sw - pw + kj*dw],
  * zero where that falls in the padding. x is (C,H,W). */
-static void im2col(float *col, const float *x, int64_t C, int64_t H, int64_t W, const cnn_layer *L,
-                   int64_t oh, int64_t ow) {
+static void im2col_row(float *dst, const float *x, int64_t r, int64_t H, int64_t W,
+                       const cnn_layer *L, int64_t oh, int64_t ow) {
     const int64_t kh = L->kernel[0], kw = L->kernel[1];
-    const int64_t rows = C * kh * kw;
-#pragma omp parallel for schedule(static) if (rows * oh * ow > 32768)
-    for (int64_t r = 0; r < rows; r++) {
-        const int64_t c = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;
-        const float *xc = x + c * H * W;
-        float *dst = col + r * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++) {
-            const int64_t iy = oy * L->stride[0] - L->padding[0] + ki * L->dilation[0];
-            float *d = dst + oy * ow;
-            if (iy < 0 || iy >= H) {
-                memset(d, 0, (size_t)ow * sizeof(float));
-                continue;
-            }
-            const float *xr = xc + iy * W;
-            for (int64_t ox = 0; ox < ow; ox++) {
-                const int64_t ix = ox * L->stride[1] - L->padding[1] + kj * L->dilation[1];
-                d[ox] = (ix >= 0 && ix < W) ? xr[ix] : 0.0f;
+    const int64_t c = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;
+    const float *xc = x + c * H * W;
+    for (int64_t oy = 0; oy < oh; oy++) {
+        const int64_t iy = oy * L->stride[0] - L->padding[0] + ki * L->dilation[0];
+        float *d = dst + oy * ow;
+        if (iy < 0 || iy >= H) {
+            memset(d, 0, (size_t)ow * sizeof(float));
+            continue;
+        }
+        const float *xr = xc + iy * W;
+        for (int64_t ox = 0; ox < ow; ox++) {
+            const int64_t ix = ox * L->stride[1] - L->padding[1] + kj * L->dilation[1];
+            d[ox] = (ix >= 0 && ix < W) ? xr[ix] : 0.0f;
+        }
+    }
+}
+
+/* im2col of B images of group g side by side: col is (K, B*P), image b's
+ * patches in columns [b*P, (b+1)*P). One parallel loop over (image, row). */
+static void im2col_chunk(float *col, const float *x, const conv_dims *d, const cnn_layer *L,
+                         int64_t b0, int64_t B, int64_t g) {
+    const int64_t ld = B * d->P;
+#pragma omp parallel for collapse(2) schedule(static) if (B * d->K * d->P > 16384)
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t r = 0; r < d->K; r++)
+            im2col_row(col + r * ld + b * d->P, x + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W,
+                       r, d->H, d->W, L, d->oh, d->ow);
+}
+
+/* The adjoint of im2col_chunk: dx[c][iy][ix] += every dcol entry that im2col read
+ * from there. The rows of one channel of one image write the same plane, so
+ * (image, channel) pairs are the unit of parallel work. */
+static void col2im_chunk(float *dx, const float *dcol, const conv_dims *d, const cnn_layer *L,
+                         int64_t b0, int64_t B, int64_t g) {
+    const int64_t kh = L->kernel[0], kw = L->kernel[1], ld = B * d->P;
+    const int64_t H = d->H, W = d->W, oh = d->oh, ow = d->ow;
+#pragma omp parallel for collapse(2) schedule(static) if (B * d->K * d->P > 16384)
+    for (int64_t b = 0; b < B; b++) {
+        for (int64_t c = 0; c < d->Cg; c++) {
+            float *dxc = dx + (((b0 + b) * d->C + g * d->Cg) + c) * H * W;
+            for (int64_t ki = 0; ki < kh; ki++) {
+                for (int64_t kj = 0; kj < kw; kj++) {
+                    const float *src = dcol + ((c * kh + ki) * kw + kj) * ld + b * d->P;
+                    for (int64_t oy = 0; oy < oh; oy++) {
+                        const int64_t iy = oy * L->stride[0] - L->padding[0] + ki * L->dilation[0];
+                        if (iy < 0 || iy >= H) continue;
+                        float *dr = dxc + iy * W;
+                        const float *sr = src + oy * ow;
+                        for (int64_t ox = 0; ox < ow; ox++) {
+                            const int64_t ix =
+                                ox * L->stride[1] - L->padding[1] + kj * L->dilation[1];
+                            if (ix >= 0 && ix < W) dr[ix] += sr[ox];
+                        }
+                    }
+                }
             }
         }
     }
@@ -130,104 +195,64 @@ static void im2col(float *col, const float *x, int64_t C, int64_t H, int64_t W, 
 /* x is (N,C,H,W), y is (N,OC,oh,ow), weight is (OC, C/groups, kh, kw). */
 static void conv_forward(const cnn_node *n, const float *x, float *y, float *work) {
     const cnn_layer *L = &n->L;
-    const int64_t N = n->in_shape.dim[0], C = L->in, H = n->in_shape.dim[2], W = n->in_shape.dim[3];
-    const int64_t OC = L->out, oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
-    const int64_t G = L->groups, Cg = C / G, OCg = OC / G;
-    const int64_t K = Cg * L->kernel[0] * L->kernel[1], P = oh * ow;
+    const conv_dims d = conv_dims_of(n);
     const float *weight = n->param[CNN_SLOT_WEIGHT], *bias = n->param[CNN_SLOT_BIAS];
-    const bool pointwise = conv_is_pointwise(L);
-    for (int64_t b = 0; b < N; b++) {
-        for (int64_t g = 0; g < G; g++) {
-            const float *xg = x + (b * C + g * Cg) * H * W;
-            const float *col = xg;
-            if (!pointwise) {
-                im2col(work, xg, Cg, H, W, L, oh, ow);
-                col = work;
-            }
-            float *yg = y + (b * OC + g * OCg) * P;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OCg, (int)P, (int)K, 1.0f,
-                        weight + g * OCg * K, (int)K, col, (int)P, 0.0f, yg, (int)P);
-        }
-        if (bias) {
-            float *yb = y + b * OC * P;
-#pragma omp parallel for schedule(static) if (OC * P > 32768)
-            for (int64_t o = 0; o < OC; o++)
-                for (int64_t i = 0; i < P; i++)
-                    yb[o * P + i] += bias[o];
-        }
-    }
-}
-
-static size_t conv_workspace_backward(const cnn_node *n) { return 2 * conv_workspace(n); }
-
-/* The adjoint of im2col: dx[c][iy][ix] += every dcol entry that im2col read from there.
- * Rows of one channel write the same plane, so channels are the unit of parallel work. */
-static void col2im_add(float *dx, const float *dcol, int64_t C, int64_t H, int64_t W,
-                       const cnn_layer *L, int64_t oh, int64_t ow) {
-    const int64_t kh = L->kernel[0], kw = L->kernel[1];
-#pragma omp parallel for schedule(static) if (C * kh * kw * oh * ow > 32768)
-    for (int64_t c = 0; c < C; c++) {
-        float *dxc = dx + c * H * W;
-        for (int64_t ki = 0; ki < kh; ki++) {
-            for (int64_t kj = 0; kj < kw; kj++) {
-                const float *src = dcol + ((c * kh + ki) * kw + kj) * oh * ow;
-                for (int64_t oy = 0; oy < oh; oy++) {
-                    const int64_t iy = oy * L->stride[0] - L->padding[0] + ki * L->dilation[0];
-                    if (iy < 0 || iy >= H) continue;
-                    float *dr = dxc + iy * W;
-                    const float *s = src + oy * ow;
-                    for (int64_t ox = 0; ox < ow; ox++) {
-                        const int64_t ix = ox * L->stride[1] - L->padding[1] + kj * L->dilation[1];
-                        if (ix >= 0 && ix < W) dr[ix] += s[ox];
-                    }
+    float *col = work, *out = work + d.chunk * d.K * d.P;
+    for (int64_t b0 = 0; b0 < d.N; b0 += d.chunk) {
+        const int64_t B = d.N - b0 < d.chunk ? d.N - b0 : d.chunk, ld = B * d.P;
+        for (int64_t g = 0; g < d.G; g++) {
+            im2col_chunk(col, x, &d, L, b0, B, g);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.OCg, (int)ld, (int)d.K,
+                        1.0f, weight + g * d.OCg * d.K, (int)d.K, col, (int)ld, 0.0f, out, (int)ld);
+            /* (OCg, B*P) back to NCHW, adding the bias on the way. */
+#pragma omp parallel for collapse(2) schedule(static) if (d.OCg * ld > 32768)
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t o = 0; o < d.OCg; o++) {
+                    const float bo = bias ? bias[g * d.OCg + o] : 0.0f;
+                    const float *src = out + o * ld + b * d.P;
+                    float *dst = y + ((b0 + b) * d.OC + g * d.OCg + o) * d.P;
+                    for (int64_t i = 0; i < d.P; i++) dst[i] = src[i] + bo;
                 }
-            }
         }
     }
 }
 
-/* dW_g += dY_g col^T, db += sum of dY over positions, dcol = W_g^T dY_g then col2im into dx.
+/* Per chunk and group, with dY' = dy gathered as (OCg, B*P):
+ * dW_g += dY' col^T, db += sums of dY', dcol = W_g^T dY', then col2im into dx.
  * x and dx are (N,C,H,W), dy is (N,OC,oh,ow). */
 static void conv_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
                           float *dx, const void *aux, float *work) {
     (void)y;
     (void)aux;
     const cnn_layer *L = &n->L;
-    const int64_t N = n->in_shape.dim[0], C = L->in, H = n->in_shape.dim[2], W = n->in_shape.dim[3];
-    const int64_t OC = L->out, oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
-    const int64_t G = L->groups, Cg = C / G, OCg = OC / G;
-    const int64_t K = Cg * L->kernel[0] * L->kernel[1], P = oh * ow;
+    const conv_dims d = conv_dims_of(n);
     const float *weight = n->param[CNN_SLOT_WEIGHT];
     float *dweight = n->grad[CNN_SLOT_WEIGHT], *dbias = n->grad[CNN_SLOT_BIAS];
-    const bool pointwise = conv_is_pointwise(L);
-    float *col = work, *dcol = work + K * P;
-    for (int64_t b = 0; b < N; b++) {
-        for (int64_t g = 0; g < G; g++) {
-            const float *xg = x + (b * C + g * Cg) * H * W;
-            const float *dyg = dy + (b * OC + g * OCg) * P;
-            const float *cg = xg;
-            if (!pointwise) {
-                im2col(col, xg, Cg, H, W, L, oh, ow);
-                cg = col;
+    float *col = work, *dyg = work + d.chunk * d.K * d.P, *dcol = dyg + d.chunk * d.OCg * d.P;
+    for (int64_t b0 = 0; b0 < d.N; b0 += d.chunk) {
+        const int64_t B = d.N - b0 < d.chunk ? d.N - b0 : d.chunk, ld = B * d.P;
+        for (int64_t g = 0; g < d.G; g++) {
+#pragma omp parallel for collapse(2) schedule(static) if (d.OCg * ld > 32768)
+            for (int64_t b = 0; b < B; b++)
+                for (int64_t o = 0; o < d.OCg; o++)
+                    memcpy(dyg + o * ld + b * d.P, dy + ((b0 + b) * d.OC + g * d.OCg + o) * d.P,
+                           (size_t)d.P * sizeof(float));
+            im2col_chunk(col, x, &d, L, b0, B, g);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d.OCg, (int)d.K, (int)ld,
+                        1.0f, dyg, (int)ld, col, (int)ld, 1.0f, dweight + g * d.OCg * d.K,
+                        (int)d.K);
+            if (dbias) {
+                for (int64_t o = 0; o < d.OCg; o++) {
+                    float sum = 0.0f;
+                    for (int64_t i = 0; i < ld; i++) sum += dyg[o * ld + i];
+                    dbias[g * d.OCg + o] += sum;
+                }
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OCg, (int)K, (int)P, 1.0f,
-                        dyg, (int)P, cg, (int)P, 1.0f, dweight + g * OCg * K, (int)K);
             if (!dx) continue;
-            float *dxg = dx + (b * C + g * Cg) * H * W;
-            float *dst = pointwise ? dxg : dcol;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)P, (int)OCg, 1.0f,
-                        weight + g * OCg * K, (int)K, dyg, (int)P, pointwise ? 1.0f : 0.0f, dst,
-                        (int)P);
-            if (!pointwise) col2im_add(dxg, dcol, Cg, H, W, L, oh, ow);
-        }
-        if (dbias) {
-            const float *dyb = dy + b * OC * P;
-            for (int64_t o = 0; o < OC; o++) {
-                float s = 0.0f;
-                for (int64_t i = 0; i < P; i++)
-                    s += dyb[o * P + i];
-                dbias[o] += s;
-            }
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d.K, (int)ld, (int)d.OCg,
+                        1.0f, weight + g * d.OCg * d.K, (int)d.K, dyg, (int)ld, 0.0f, dcol,
+                        (int)ld);
+            col2im_chunk(dx, dcol, &d, L, b0, B, g);
         }
     }
 }

@@ -122,6 +122,7 @@ static void bn_forward_train(cnn_node *n, const float *x, float *y, void *aux, f
     float *rm = n->param[CNN_SLOT_RUNNING_MEAN], *rv = n->param[CNN_SLOT_RUNNING_VAR];
     float *stats = aux;
     double factor = L->momentum;
+    if (*n->stats_frozen) rm = rv = NULL;
     if (rm) {
         ++*n->num_batches_tracked;
         if (L->momentum_none) factor = 1.0 / (double)*n->num_batches_tracked;

@@ -22,16 +22,12 @@ static void list_start(cnn_sb *sb, bool *first_in_list, const char *label) {
     }
 }
 
-cnn_status cnn_model_load(cnn_model *m, const char *path) {
-    m->err[0] = 0;
-    if (!m->finalized) {
-        cnn_status s = cnn_model_finalize(m);
-        if (s != CNN_OK) return s;
-    }
-    cnn_st_file *st;
-    cnn_status s = cnn_st_read(path, &st, m->err, sizeof m->err);
-    if (s != CNN_OK) return s;
-
+/* Loads the state_dict held in st (read from path). Keys starting with
+ * skip_prefix (a checkpoint's optimizer state) are not the model's and are
+ * neither loaded nor unexpected. */
+static cnn_status load_state(cnn_model *m, const cnn_st_file *st, const char *path,
+                             const char *skip_prefix) {
+    cnn_status s = CNN_OK;
     /* Check everything first, so a failed load leaves the model unchanged. */
     cnn_sb problems = {0};
     bool first = true;
@@ -44,6 +40,7 @@ cnn_status cnn_model_load(cnn_model *m, const char *path) {
     first = true;
     for (int i = 0; i < cnn_st_count(st); i++) {
         const char *name = cnn_st_get(st, i)->name;
+        if (skip_prefix && strncmp(name, skip_prefix, strlen(skip_prefix)) == 0) continue;
         bool known = false;
         for (int j = 0; j < m->n_params && !known; j++)
             known = !strcmp(m->params[j].name, name);
@@ -85,7 +82,42 @@ cnn_status cnn_model_load(cnn_model *m, const char *path) {
         }
     }
     cnn_sb_free(&problems);
+    return s;
+}
+
+cnn_status cnn_model_load(cnn_model *m, const char *path) {
+    m->err[0] = 0;
+    if (!m->finalized) {
+        cnn_status s = cnn_model_finalize(m);
+        if (s != CNN_OK) return s;
+    }
+    cnn_st_file *st;
+    cnn_status s = cnn_st_read(path, &st, m->err, sizeof m->err);
+    if (s != CNN_OK) return s;
+    s = load_state(m, st, path, NULL);
     cnn_st_free(st);
+    return s;
+}
+
+cnn_status cnn_model_load_st(cnn_model *m, const cnn_st_file *st, const char *path,
+                             const char *skip_prefix) {
+    m->err[0] = 0;
+    if (!m->finalized) {
+        cnn_status s = cnn_model_finalize(m);
+        if (s != CNN_OK) return s;
+    }
+    return load_state(m, st, path, skip_prefix);
+}
+
+cnn_status cnn_model_add_state(cnn_model *m, cnn_st_file *st) {
+    cnn_status s = m->finalized ? CNN_OK : cnn_model_finalize(m);
+    for (int i = 0; i < m->n_params && s == CNN_OK; i++) {
+        const cnn_param *p = &m->params[i];
+        if (p->slot == CNN_SLOT_NUM_BATCHES)
+            s = cnn_st_add_i64(st, p->name, &p->shape, m->ibuf + p->offset);
+        else
+            s = cnn_st_add_f32(st, p->name, &p->shape, m->pbuf + p->offset);
+    }
     return s;
 }
 
@@ -97,14 +129,7 @@ cnn_status cnn_model_save(cnn_model *m, const char *path, const char *const *met
     }
     cnn_st_file *st = cnn_st_new();
     if (!st) return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "%s: out of memory", path);
-    cnn_status s = CNN_OK;
-    for (int i = 0; i < m->n_params && s == CNN_OK; i++) {
-        const cnn_param *p = &m->params[i];
-        if (p->slot == CNN_SLOT_NUM_BATCHES)
-            s = cnn_st_add_i64(st, p->name, &p->shape, m->ibuf + p->offset);
-        else
-            s = cnn_st_add_f32(st, p->name, &p->shape, m->pbuf + p->offset);
-    }
+    cnn_status s = cnn_model_add_state(m, st);
     for (int i = 0; metadata && metadata[i] && s == CNN_OK; i += 2)
         s = cnn_st_set_metadata(st, metadata[i], metadata[i + 1] ? metadata[i + 1] : "");
     if (s != CNN_OK)

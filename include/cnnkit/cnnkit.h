@@ -32,11 +32,17 @@
 #ifndef CNNKIT_H
 #define CNNKIT_H
 
+#include "cnnkit/data.h"
+#include "cnnkit/draw.h"
+#include "cnnkit/image.h"
 #include "cnnkit/layer.h"
 #include "cnnkit/model.h"
+#include "cnnkit/modelfile.h"
+#include "cnnkit/onnx.h"
 #include "cnnkit/rng.h"
 #include "cnnkit/safetensors.h"
 #include "cnnkit/status.h"
+#include "cnnkit/svg.h"
 #include "cnnkit/tensor.h"
 #include "cnnkit/train.h"
 #include "cnnkit/zoo.h"

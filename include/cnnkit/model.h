@@ -33,6 +33,7 @@
 #ifndef CNNKIT_MODEL_H
 #define CNNKIT_MODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -139,6 +140,18 @@ cnn_status cnn_model_load(cnn_model *m, const char *path);
  * NULL-terminated list of key, value pairs. */
 cnn_status cnn_model_save(cnn_model *m, const char *path, const char *const *metadata);
 
+struct cnn_st_file;
+
+/* Adds every state_dict tensor of m to st (borrowed: m must outlive the write),
+ * for files that hold more than the weights, such as checkpoints. */
+cnn_status cnn_model_add_state(cnn_model *m, struct cnn_st_file *st);
+
+/* Loads the state_dict from an already read safetensors file (path names it in
+ * errors), as strictly as cnn_model_load, except that keys starting with
+ * skip_prefix (when not NULL) belong to someone else and are ignored. */
+cnn_status cnn_model_load_st(cnn_model *m, const struct cnn_st_file *st, const char *path,
+                             const char *skip_prefix);
+
 /* ---- Shapes and statistics --------------------------------------------- */
 
 /* Shape inference for an input shape, before any allocation. Fails with
@@ -205,6 +218,16 @@ float *cnn_model_grad_buffer(cnn_model *m, size_t *numel);
  * parameter gradients are final (nodes run last to first), e.g. to start
  * reducing them across processes while the rest of the pass runs. */
 void cnn_model_set_grad_hook(cnn_model *m, void (*hook)(void *ctx, int node), void *ctx);
+
+/* While frozen, training forwards still normalize with the batch's
+ * statistics but leave BatchNorm's running statistics and counters as they
+ * are (data-parallel replicas whose statistics come from rank 0). */
+void cnn_model_freeze_stats(cnn_model *m, bool frozen);
+
+/* Profiling: while on, every node's forward and backward time accumulates
+ * (seconds, wall clock); turning it on resets the sums. */
+void cnn_model_set_profiling(cnn_model *m, bool on);
+void cnn_model_node_time(const cnn_model *m, int node, double *forward, double *backward);
 
 /* Threads for OpenMP and OpenBLAS; 0 means all cores. */
 void cnn_set_threads(int n);

@@ -73,6 +73,23 @@ int cnn_optim_num_states(const cnn_optim *o);
 const char *cnn_optim_state_name(const cnn_optim *o, int i);
 float *cnn_optim_state(cnn_optim *o, int i, size_t *numel);
 
+struct cnn_st_file;
+
+/* A training checkpoint: the model's state_dict under PyTorch's keys, the
+ * optimizer's state buffers as "optim.<name>" (flat, in the parameter
+ * buffer's layout), its step count as metadata "optim_steps", plus the
+ * caller's metadata (NULL-terminated key, value pairs; may be NULL). Written
+ * atomically: an interrupted write leaves the previous file intact. */
+cnn_status cnn_checkpoint_save(cnn_model *m, cnn_optim *o, const char *const *metadata,
+                               const char *path, char *err, size_t errlen);
+
+/* Restores model and optimizer from a checkpoint already read into st (path
+ * names it in errors). Everything is checked first (the optimizer state's
+ * names and sizes, then the model's keys as strictly as cnn_model_load), so a
+ * failure leaves both unchanged. */
+cnn_status cnn_checkpoint_load(cnn_model *m, cnn_optim *o, const struct cnn_st_file *st,
+                               const char *path, char *err, size_t errlen);
+
 typedef enum cnn_schedule_kind {
     CNN_SCHEDULE_CONSTANT,
     CNN_SCHEDULE_STEP,   /* StepLR: lr * gamma^(epoch / step_size) */

@@ -1,0 +1,1 @@
+net = nn.Sequential(nn.Conv2d(True, 6, 5))

@@ -1,0 +1,1 @@
+net = nn.Sequential(nn.Conv3d(1, 6, 5))

@@ -1,0 +1,3 @@
+@dataclass
+class A(nn.Module):
+    pass

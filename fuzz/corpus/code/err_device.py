@@ -1,0 +1,1 @@
+net = nn.Sequential(nn.Linear(2, 2, device='cuda'))

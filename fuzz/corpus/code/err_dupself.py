@@ -1,0 +1,5 @@
+class A(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(2, 2)
+        self.fc = nn.Linear(2, 2)

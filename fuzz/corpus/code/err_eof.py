@@ -1,0 +1,2 @@
+net = nn.Sequential(
+    nn.Conv2d(1, 6, 5),

@@ -1,0 +1,1 @@
+net = nn.Sequential(nn.Linear(0x10, 2))

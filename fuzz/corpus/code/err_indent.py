@@ -1,0 +1,2 @@
+import torch
+    net = nn.Sequential()

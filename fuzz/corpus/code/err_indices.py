@@ -1,0 +1,1 @@
+net = nn.Sequential(nn.MaxPool2d(2, return_indices=True))

@@ -1,0 +1,1 @@
+net = nn.Linear(3, 4)

@@ -1,0 +1,1 @@
+net = nn.Sequential(nn.MaxPool2d([3, 3]))

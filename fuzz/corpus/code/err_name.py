@@ -1,0 +1,1 @@
+net = nn.Sequential(nn.Linear(n, 2))

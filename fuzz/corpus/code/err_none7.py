@@ -1,0 +1,1 @@
+net = nn.Sequential(nn.AdaptiveAvgPool2d((None, 7)))

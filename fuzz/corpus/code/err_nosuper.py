@@ -1,0 +1,3 @@
+class A(nn.Module):
+    def __init__(self):
+        pass

@@ -1,0 +1,1 @@
+net = nn.Sequential(OrderedDict([('a-b', nn.ReLU())]))

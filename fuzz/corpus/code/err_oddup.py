@@ -1,0 +1,1 @@
+net = nn.Sequential(OrderedDict([('a', nn.ReLU()), ('a', nn.Tanh())]))

@@ -1,0 +1,2 @@
+x = 'abc
+net = nn.Sequential()

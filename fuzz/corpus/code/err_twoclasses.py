@@ -1,0 +1,4 @@
+class A(nn.Module):
+    pass
+class B(nn.Module):
+    pass

@@ -1,0 +1,2 @@
+a = nn.Sequential(nn.ReLU())
+b = nn.Sequential(nn.Tanh())

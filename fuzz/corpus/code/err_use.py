@@ -1,0 +1,2 @@
+net = nn.Sequential(nn.ReLU())
+net.add_module('t', nn.Tanh())

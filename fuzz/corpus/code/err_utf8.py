@@ -1,0 +1,2 @@
+# 中文注释
+net = nn.Sequential(nn.ReLU(), 中)
