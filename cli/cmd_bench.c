@@ -56,7 +56,8 @@ int cmd_bench(int argc, char **argv) {
         switch (c) {
         case 'b':
             if (!cli_parse_uint("bench", "--batch", optarg, 1 << 16, &batch) || !batch)
-                return batch ? EXIT_USAGE : cli_error(EXIT_USAGE, "bench", "--batch must be positive");
+                return batch ? EXIT_USAGE
+                             : cli_error(EXIT_USAGE, "bench", "--batch must be positive");
             break;
         case 'T': train = true; break;
         case 't':
@@ -76,7 +77,8 @@ int cmd_bench(int argc, char **argv) {
         default: return EXIT_USAGE;
         }
     }
-    if (argc - optind != 1) return cli_error(EXIT_USAGE, "bench", "expected one MODEL (see --help)");
+    if (argc - optind != 1)
+        return cli_error(EXIT_USAGE, "bench", "expected one MODEL (see --help)");
     cnn_set_threads((int)threads);
     cnn_model *m;
     cnn_shape in;
@@ -110,8 +112,10 @@ int cmd_bench(int argc, char **argv) {
     }
     cnn_rng r;
     cnn_rng_seed(&r, 1, 0);
-    for (size_t i = 0; i < cnn_tensor_numel(&x); i++) x.data[i] = cnn_rng_uniform(&r);
-    for (unsigned long long i = 0; i < batch; i++) labels[i] = (int32_t)cnn_rng_below(&r, (uint32_t)classes);
+    for (size_t i = 0; i < cnn_tensor_numel(&x); i++)
+        x.data[i] = cnn_rng_uniform(&r);
+    for (unsigned long long i = 0; i < batch; i++)
+        labels[i] = (int32_t)cnn_rng_below(&r, (uint32_t)classes);
     const bool logits = out.ndim == 2 && out.dim[0] == (int64_t)batch;
 
     /* One iteration: the inference forward, or a whole training step. */
@@ -144,7 +148,8 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     double flops = 0.0;
-    for (int i = 0; i < cnn_model_num_nodes(m); i++) flops += node_flops(m, i, (int64_t)batch);
+    for (int i = 0; i < cnn_model_num_nodes(m); i++)
+        flops += node_flops(m, i, (int64_t)batch);
     if (train) flops *= 3.0; /* backward: the gradients of the input and of the weights */
     const double ips = (double)batch * (double)iters / elapsed;
     const double gflops = flops * (double)iters / elapsed / 1e9;

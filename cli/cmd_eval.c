@@ -26,14 +26,11 @@ static int usage_eval(void) {
 }
 
 int cmd_eval(int argc, char **argv) {
-    static const struct option opts[] = {{"weights", required_argument, 0, 'w'},
-                                         {"data", required_argument, 0, 'd'},
-                                         {"batch", required_argument, 0, 'b'},
-                                         {"resize", required_argument, 0, 'r'},
-                                         {"limit", required_argument, 0, 'l'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"weights", required_argument, 0, 'w'}, {"data", required_argument, 0, 'd'},
+        {"batch", required_argument, 0, 'b'},   {"resize", required_argument, 0, 'r'},
+        {"limit", required_argument, 0, 'l'},   {"threads", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *weights = NULL, *dir = NULL;
     unsigned long long batch = 256, threads = 0, limit = 0, resize = 0;
     bool resize_given = false;
@@ -44,7 +41,8 @@ int cmd_eval(int argc, char **argv) {
         case 'd': dir = optarg; break;
         case 'b':
             if (!cli_parse_uint("eval", "--batch", optarg, 1 << 20, &batch) || !batch)
-                return batch ? EXIT_USAGE : cli_error(EXIT_USAGE, "eval", "--batch must be positive");
+                return batch ? EXIT_USAGE
+                             : cli_error(EXIT_USAGE, "eval", "--batch must be positive");
             break;
         case 'r':
             if (!cli_parse_uint("eval", "--resize", optarg, 4096, &resize)) return EXIT_USAGE;
@@ -93,12 +91,13 @@ int cmd_eval(int argc, char **argv) {
     if (rc != EXIT_OK) goto done;
     const double loss = sums[0] / sums[2], acc = sums[1] / sums[2];
     const bool fashion = K == 10 && !strcmp(dir, cnn_dataset_default_dir());
-    printf("%s on %" PRId64 " test images: loss %.4f, accuracy %.4f\n\n", argv[optind],
-           test->count, loss, acc);
+    printf("%s on %" PRId64 " test images: loss %.4f, accuracy %.4f\n\n", argv[optind], test->count,
+           loss, acc);
     printf("%-12s %8s %8s\n", "class", "images", "accuracy");
     for (int k = 0; k < K; k++) {
         int64_t total = 0;
-        for (int j = 0; j < K; j++) total += confusion[k * K + j];
+        for (int j = 0; j < K; j++)
+            total += confusion[k * K + j];
         char name[32];
         snprintf(name, sizeof name, "%s", fashion ? cnn_fashion_mnist_class(k) : "");
         if (!fashion) snprintf(name, sizeof name, "%d", k);
@@ -106,13 +105,15 @@ int cmd_eval(int argc, char **argv) {
                total ? (double)confusion[k * K + k] / (double)total : 0.0);
     }
     printf("\nconfusion matrix (rows: true class, columns: predicted)\n%-12s", "");
-    for (int j = 0; j < K; j++) printf(" %6d", j);
+    for (int j = 0; j < K; j++)
+        printf(" %6d", j);
     putchar('\n');
     for (int k = 0; k < K; k++) {
         char name[32];
         snprintf(name, sizeof name, "%d %s", k, fashion ? cnn_fashion_mnist_class(k) : "");
         printf("%-12.12s", name);
-        for (int j = 0; j < K; j++) printf(" %6" PRId64, confusion[k * K + j]);
+        for (int j = 0; j < K; j++)
+            printf(" %6" PRId64, confusion[k * K + j]);
         putchar('\n');
     }
 done:

@@ -26,12 +26,10 @@ static int usage_predict(void) {
 }
 
 int cmd_predict(int argc, char **argv) {
-    static const struct option opts[] = {{"weights", required_argument, 0, 'w'},
-                                         {"top", required_argument, 0, 'k'},
-                                         {"invert", no_argument, 0, 'i'},
-                                         {"labels", required_argument, 0, 'l'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"weights", required_argument, 0, 'w'}, {"top", required_argument, 0, 'k'},
+        {"invert", no_argument, 0, 'i'},        {"labels", required_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     const char *weights = NULL, *labels = "fashion";
     unsigned long long top = 3;
     bool invert = false;
@@ -41,7 +39,8 @@ int cmd_predict(int argc, char **argv) {
         case 'w': weights = optarg; break;
         case 'k':
             if (!cli_parse_uint("predict", "--top", optarg, 1000, &top) || !top)
-                return top ? EXIT_USAGE : cli_error(EXIT_USAGE, "predict", "--top must be positive");
+                return top ? EXIT_USAGE
+                           : cli_error(EXIT_USAGE, "predict", "--top must be positive");
             break;
         case 'i': invert = true; break;
         case 'l':
@@ -55,7 +54,8 @@ int cmd_predict(int argc, char **argv) {
         }
     }
     if (argc - optind < 2)
-        return cli_error(EXIT_USAGE, "predict", "expected MODEL and at least one IMAGE (see --help)");
+        return cli_error(EXIT_USAGE, "predict",
+                         "expected MODEL and at least one IMAGE (see --help)");
     if (!weights) return cli_error(EXIT_USAGE, "predict", "--weights is required");
     cnn_model *m;
     cnn_shape input;
@@ -67,9 +67,10 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     if (input.ndim != 4 || input.dim[1] != 1) {
-        rc = cli_error(EXIT_FAIL, "predict", "%s takes %s input; predict reads grey images, "
-                       "so the model must take [N, 1, H, W]", argv[optind],
-                       input.ndim == 4 ? "multi-channel" : "non-image");
+        rc = cli_error(EXIT_FAIL, "predict",
+                       "%s takes %s input; predict reads grey images, "
+                       "so the model must take [N, 1, H, W]",
+                       argv[optind], input.ndim == 4 ? "multi-channel" : "non-image");
         goto done;
     }
     input.dim[0] = 1;
@@ -100,8 +101,10 @@ int cmd_predict(int argc, char **argv) {
             rc = cli_error(EXIT_FAIL, "predict", "out of memory");
             goto done;
         }
-        for (int64_t k = 0; k < K; k++) mx = y[k] > mx ? y[k] : mx;
-        for (int64_t k = 0; k < K; k++) sum += p[k] = exp(y[k] - mx);
+        for (int64_t k = 0; k < K; k++)
+            mx = y[k] > mx ? y[k] : mx;
+        for (int64_t k = 0; k < K; k++)
+            sum += p[k] = exp(y[k] - mx);
         printf("%s\n", argv[i]);
         for (unsigned long long t = 0; t < top && t < (unsigned long long)K; t++) {
             int64_t best = -1;

@@ -73,10 +73,32 @@ static int usage_train(void) {
 }
 
 enum {
-    OPT_DATA = 256, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIM, OPT_MOMENTUM, OPT_DAMPENING,
-    OPT_NESTEROV, OPT_WD, OPT_SCHEDULE, OPT_STEP_SIZE, OPT_GAMMA, OPT_INIT, OPT_RESIZE,
-    OPT_AUGMENT, OPT_SEED, OPT_THREADS, OPT_LIMIT, OPT_STEPS, OPT_CKPT, OPT_CKPT_EVERY,
-    OPT_RESUME, OPT_LOG, OPT_LOG_EVERY, OPT_PLOT, OPT_SHARDS
+    OPT_DATA = 256,
+    OPT_EPOCHS,
+    OPT_BATCH,
+    OPT_LR,
+    OPT_OPTIM,
+    OPT_MOMENTUM,
+    OPT_DAMPENING,
+    OPT_NESTEROV,
+    OPT_WD,
+    OPT_SCHEDULE,
+    OPT_STEP_SIZE,
+    OPT_GAMMA,
+    OPT_INIT,
+    OPT_RESIZE,
+    OPT_AUGMENT,
+    OPT_SEED,
+    OPT_THREADS,
+    OPT_LIMIT,
+    OPT_STEPS,
+    OPT_CKPT,
+    OPT_CKPT_EVERY,
+    OPT_RESUME,
+    OPT_LOG,
+    OPT_LOG_EVERY,
+    OPT_PLOT,
+    OPT_SHARDS
 };
 
 static const struct option train_options[] = {
@@ -132,8 +154,16 @@ static bool parse_count(const char *opt, const char *text, long long max, long l
 /* Parses the options (not --resume, not --help); unset numbers stay -1 or NaN for
  * the model's defaults. Returns EXIT_OK or the exit code. */
 static int parse_opts(int argc, char **argv, train_opts *o, const char **resume) {
-    *o = (train_opts){.epochs = -1, .batch = -1, .resize = -1, .limit = 0, .steps = -1, .shards = 1,
-                      .ckpt_every = 0, .log_every = 0, .threads = 0, .lr = NAN,
+    *o = (train_opts){.epochs = -1,
+                      .batch = -1,
+                      .resize = -1,
+                      .limit = 0,
+                      .steps = -1,
+                      .shards = 1,
+                      .ckpt_every = 0,
+                      .log_every = 0,
+                      .threads = 0,
+                      .lr = NAN,
                       .init = CNN_INIT_XAVIER};
     o->optim = cnn_optim_defaults(CNN_OPTIM_SGD);
     o->sched = (cnn_schedule){.kind = CNN_SCHEDULE_CONSTANT, .step_size = 10, .gamma = 0.1};
@@ -181,9 +211,12 @@ static int parse_opts(int argc, char **argv, train_opts *o, const char **resume)
             if (!parse_double("--weight-decay", optarg, &o->optim.weight_decay)) return EXIT_USAGE;
             break;
         case OPT_SCHEDULE:
-            if (!strcmp(optarg, "constant")) o->sched.kind = CNN_SCHEDULE_CONSTANT;
-            else if (!strcmp(optarg, "step")) o->sched.kind = CNN_SCHEDULE_STEP;
-            else if (!strcmp(optarg, "cosine")) o->sched.kind = CNN_SCHEDULE_COSINE;
+            if (!strcmp(optarg, "constant"))
+                o->sched.kind = CNN_SCHEDULE_CONSTANT;
+            else if (!strcmp(optarg, "step"))
+                o->sched.kind = CNN_SCHEDULE_STEP;
+            else if (!strcmp(optarg, "cosine"))
+                o->sched.kind = CNN_SCHEDULE_COSINE;
             else
                 return cli_error(EXIT_USAGE, "train",
                                  "--schedule '%s': expected constant, step or cosine", optarg);
@@ -199,9 +232,13 @@ static int parse_opts(int argc, char **argv, train_opts *o, const char **resume)
             o->sched.gamma = v;
             break;
         case OPT_INIT:
-            if (!strcmp(optarg, "xavier")) o->init = CNN_INIT_XAVIER;
-            else if (!strcmp(optarg, "default")) o->init = CNN_INIT_DEFAULT;
-            else return cli_error(EXIT_USAGE, "train", "--init '%s': expected xavier or default", optarg);
+            if (!strcmp(optarg, "xavier"))
+                o->init = CNN_INIT_XAVIER;
+            else if (!strcmp(optarg, "default"))
+                o->init = CNN_INIT_DEFAULT;
+            else
+                return cli_error(EXIT_USAGE, "train", "--init '%s': expected xavier or default",
+                                 optarg);
             break;
         case OPT_RESIZE:
             if (!parse_count("--resize", optarg, 4096, &o->resize)) return EXIT_USAGE;
@@ -253,14 +290,14 @@ typedef struct epoch_row {
 } epoch_row;
 
 typedef struct run_state {
-    int epoch;                /* the epoch in progress (0-based) */
-    int64_t batch;            /* the next batch of that epoch */
-    int64_t step;             /* steps done in all */
-    double loss_sum;          /* over the epoch so far: sum of loss * count */
-    int64_t correct, seen;    /* over the epoch so far */
-    double seconds;           /* training time so far (for examples/sec) */
-    int64_t examples;         /* training examples seen so far */
-    epoch_row history[1024];  /* completed epochs (the plot shows the first 1024) */
+    int epoch;               /* the epoch in progress (0-based) */
+    int64_t batch;           /* the next batch of that epoch */
+    int64_t step;            /* steps done in all */
+    double loss_sum;         /* over the epoch so far: sum of loss * count */
+    int64_t correct, seen;   /* over the epoch so far */
+    double seconds;          /* training time so far (for examples/sec) */
+    int64_t examples;        /* training examples seen so far */
+    epoch_row history[1024]; /* completed epochs (the plot shows the first 1024) */
     int n_history;
 } run_state;
 
@@ -274,7 +311,8 @@ static double now(void) {
 static char *state_json(const run_state *r, int argc, char **argv) {
     cJSON *j = cJSON_CreateObject();
     cJSON *cmd = cJSON_AddArrayToObject(j, "command");
-    for (int i = 0; i < argc; i++) cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
+    for (int i = 0; i < argc; i++)
+        cJSON_AddItemToArray(cmd, cJSON_CreateString(argv[i]));
     cJSON_AddNumberToObject(j, "epoch", r->epoch);
     cJSON_AddNumberToObject(j, "batch", (double)r->batch);
     cJSON_AddNumberToObject(j, "step", (double)r->step);
@@ -338,7 +376,8 @@ static bool parse_state(const char *text, run_state *r, int *argc_out, char ***a
     }
     cJSON_Delete(j);
     if (!ok) {
-        for (int i = 0; argv && i < n; i++) free(argv[i]);
+        for (int i = 0; argv && i < n; i++)
+            free(argv[i]);
         free(argv);
         return false;
     }
@@ -348,7 +387,8 @@ static bool parse_state(const char *text, run_state *r, int *argc_out, char ***a
 }
 
 static void free_argv(int argc, char **argv) {
-    for (int i = 0; argv && i < argc; i++) free(argv[i]);
+    for (int i = 0; argv && i < argc; i++)
+        free(argv[i]);
     free(argv);
 }
 
@@ -362,7 +402,8 @@ static void progress(bool tty, const run_state *r, int epochs, int64_t batches, 
     if (tty) {
         int filled = batches ? (int)(20 * r->batch / batches) : 0;
         char bar[21];
-        for (int i = 0; i < 20; i++) bar[i] = i < filled ? '#' : '.';
+        for (int i = 0; i < 20; i++)
+            bar[i] = i < filled ? '#' : '.';
         bar[20] = 0;
         fprintf(stderr,
                 "\repoch %d/%d [%s] %" PRId64 "/%" PRId64
@@ -420,7 +461,8 @@ static int save_checkpoint(trainer *t) {
                         : CNN_STATUS_NO_MEMORY;
     cJSON_free(meta);
     if (s != CNN_OK)
-        return cli_error(EXIT_FAIL, "train", "%s", s == CNN_STATUS_NO_MEMORY ? "out of memory" : t->err);
+        return cli_error(EXIT_FAIL, "train", "%s",
+                         s == CNN_STATUS_NO_MEMORY ? "out of memory" : t->err);
     return EXIT_OK;
 }
 
@@ -459,7 +501,8 @@ static int train_step(trainer *t, const cnn_batch *b, double lr, double sums[2])
             return cli_error(EXIT_FAIL, "train", "a label is out of range for %" PRId64 " classes",
                              t->classes);
         const float scale = (float)n / (float)b->count;
-        for (int64_t i = 0; i < n * t->classes; i++) t->dy[i] *= scale;
+        for (int64_t i = 0; i < n * t->classes; i++)
+            t->dy[i] *= scale;
         if (cnn_model_backward(t->m, x.data, t->dy, NULL) != CNN_OK)
             return cli_error(EXIT_FAIL, "train", "%s", cnn_model_error(t->m));
         sums[0] += loss * (double)n;
@@ -468,7 +511,8 @@ static int train_step(trainer *t, const cnn_batch *b, double lr, double sums[2])
     cnn_model_freeze_stats(t->m, false);
     if (!cli_grad_sync_wait(t->sync) || !cli_dist_sum_doubles(&t->dist, sums, 2))
         cli_dist_abort(&t->dist, EXIT_FAIL);
-    if (!isfinite(sums[0])) return diverged(t, b->batch, isnan(sums[0]) ? "the loss is NaN" : "the loss is infinite");
+    if (!isfinite(sums[0]))
+        return diverged(t, b->batch, isnan(sums[0]) ? "the loss is NaN" : "the loss is infinite");
     cnn_optim_step(t->opt, lr);
     if (t->stats_numel && !cli_dist_bcast_floats(&t->dist, t->stats, t->stats_numel))
         cli_dist_abort(&t->dist, EXIT_FAIL);
@@ -514,11 +558,14 @@ static int run_epochs(trainer *t) {
             if ((checkpoint_now || end) && !params_finite(t->m))
                 return diverged(t, b.batch, "the weights are no longer finite");
             double elapsed = now() - t0;
-            double rate = (double)(r->batch - first) * (double)o->batch / (elapsed > 0 ? elapsed : 1);
-            if (t->log && o->log_every && r->step % o->log_every == 0)
+            double rate =
+                (double)(r->batch - first) * (double)o->batch / (elapsed > 0 ? elapsed : 1);
+            if (t->log && o->log_every && r->step % o->log_every == 0) {
                 fprintf(t->log, "%d,%" PRId64 ",%.6f,%.6f,,%g,%.3f\n", r->epoch + 1, r->step,
                         r->loss_sum / (double)r->seen, (double)r->correct / (double)r->seen, lr,
                         r->seconds);
+                fflush(t->log);
+            }
             if (is_root(t) && (elapsed - last_print >= (tty ? 0.2 : 10.0) || end)) {
                 double left = (double)(t->batches - r->batch) +
                               (double)(o->epochs - r->epoch - 1) * (double)t->batches;
@@ -589,7 +636,8 @@ static int finish(trainer *t) {
         };
         char title[256];
         snprintf(title, sizeof title, "%s on Fashion-MNIST", cnn_model_class(t->m));
-        if (cnn_plot_lines(t->o.plot, title, "epoch", x, series, 3, t->err, sizeof t->err) != CNN_OK)
+        if (cnn_plot_lines(t->o.plot, title, "epoch", x, series, 3, t->err, sizeof t->err) !=
+            CNN_OK)
             return cli_error(EXIT_FAIL, "train", "%s", t->err);
         printf("plot: %s\n", t->o.plot);
     }
@@ -620,7 +668,8 @@ static int setup(trainer *t, const char *resume, cnn_st_file *ckst) {
     o->optim.lr = o->lr;
     if (o->sched.kind == CNN_SCHEDULE_COSINE) o->sched.t_max = (int)o->epochs;
     if (o->shards > 1 && t->dist.size > 1)
-        return cli_error(EXIT_USAGE, "train", "--shards emulates processes in one; not with mpirun");
+        return cli_error(EXIT_USAGE, "train",
+                         "--shards emulates processes in one; not with mpirun");
 
     const char *dir = o->data ? o->data : cnn_dataset_default_dir();
     if (cnn_dataset_load(dir, "train", &t->train, t->err, sizeof t->err) != CNN_OK ||
@@ -712,8 +761,8 @@ static int setup(trainer *t, const char *resume, cnn_st_file *ckst) {
             printf("resuming %s from %s at epoch %d, batch %" PRId64 " (step %" PRId64 ")\n",
                    o->model, resume, t->r->epoch + 1, t->r->batch, t->r->step);
         if (t->dist.size > 1)
-            printf("data parallel: %d processes, %lld images of each batch apiece\n",
-                   t->dist.size, o->batch / t->dist.size);
+            printf("data parallel: %d processes, %lld images of each batch apiece\n", t->dist.size,
+                   o->batch / t->dist.size);
         fflush(stdout);
     }
     return EXIT_OK;

@@ -160,7 +160,8 @@ cli_grad_sync *cli_grad_sync_new(const cli_dist *d, cnn_model *m, size_t bucket_
         free(g);
         return NULL;
     }
-    for (int i = 0; i < cnn_model_num_nodes(m); i++) g->node_start[i] = SIZE_MAX;
+    for (int i = 0; i < cnn_model_num_nodes(m); i++)
+        g->node_start[i] = SIZE_MAX;
     for (int i = 0; i < cnn_model_num_params(m); i++) {
         cnn_param_info p = cnn_model_param(m, i);
         size_t off = p.grad ? (size_t)(p.grad - g->grad) : SIZE_MAX;
@@ -174,7 +175,8 @@ bool cli_grad_sync_wait(cli_grad_sync *g) {
     if (!g) return true;
     start_bucket(g, 0, g->pending_end); /* the rest, down to the first layer */
     bool ok = !g->failed;
-    for (int i = 0; i < g->n_reqs && ok; i++) ok = wait_for(g->d, &g->reqs[i], "the gradient sum");
+    for (int i = 0; i < g->n_reqs && ok; i++)
+        ok = wait_for(g->d, &g->reqs[i], "the gradient sum");
     size_t n;
     cnn_model_grad_buffer(g->m, &n);
     g->pending_end = n;
@@ -197,8 +199,9 @@ bool cli_dist_init(int *argc, char ***argv, cli_dist *d) {
     (void)argv;
     *d = (cli_dist){.rank = 0, .size = 1, .timeout = 0};
     if (launched_size() > 1) {
-        fprintf(stderr, "cnnkit train: started as one of %d processes, but this cnnkit was built "
-                        "without MPI (apt-get install libopenmpi-dev, then rebuild)\n",
+        fprintf(stderr,
+                "cnnkit train: started as one of %d processes, but this cnnkit was built "
+                "without MPI (apt-get install libopenmpi-dev, then rebuild)\n",
                 launched_size());
         return false;
     }

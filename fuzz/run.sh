@@ -13,8 +13,9 @@ shift
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(repr code safetensors)
 
+# Warnings are the gcc builds' business (scripts/test.sh); this one only fuzzes.
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNKIT_FUZZ=ON \
-    -DCNNKIT_TESTS=OFF -DCNNKIT_WERROR=ON >/dev/null
+    -DCNNKIT_TESTS=OFF -DCNNKIT_WERROR=OFF >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}") >/dev/null
 
 # Model files are a few KB; the safetensors seeds are up to 8 KB.

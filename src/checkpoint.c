@@ -36,8 +36,8 @@ cnn_status cnn_checkpoint_save(cnn_model *m, cnn_optim *o, const char *const *me
     return s;
 }
 
-cnn_status cnn_checkpoint_load(cnn_model *m, cnn_optim *o, const cnn_st_file *st,
-                               const char *path, char *err, size_t errlen) {
+cnn_status cnn_checkpoint_load(cnn_model *m, cnn_optim *o, const cnn_st_file *st, const char *path,
+                               char *err, size_t errlen) {
     const char *format = cnn_st_metadata(st, "format");
     if (!format || strcmp(format, "cnnkit-checkpoint/1") != 0)
         return cnn_fail(CNN_STATUS_FORMAT, err, errlen,
@@ -63,8 +63,7 @@ cnn_status cnn_checkpoint_load(cnn_model *m, cnn_optim *o, const cnn_st_file *st
         return cnn_fail(CNN_STATUS_FORMAT, err, errlen, "%s: metadata 'optim_steps' is invalid",
                         path);
     cnn_status s = cnn_model_load_st(m, st, path, OPTIM_PREFIX);
-    if (s != CNN_OK)
-        return cnn_fail(s, err, errlen, "%s", cnn_model_error(m));
+    if (s != CNN_OK) return cnn_fail(s, err, errlen, "%s", cnn_model_error(m));
     for (int i = 0; o && i < cnn_optim_num_states(o); i++) {
         char name[64];
         size_t n;

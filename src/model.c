@@ -671,7 +671,8 @@ void cnn_model_freeze_stats(cnn_model *m, bool frozen) { m->stats_frozen = froze
 
 void cnn_model_set_profiling(cnn_model *m, bool on) {
     m->profiling = on;
-    for (int i = 0; i < m->n_nodes; i++) m->nodes[i].fwd_seconds = m->nodes[i].bwd_seconds = 0.0;
+    for (int i = 0; i < m->n_nodes; i++)
+        m->nodes[i].fwd_seconds = m->nodes[i].bwd_seconds = 0.0;
 }
 
 void cnn_model_node_time(const cnn_model *m, int node, double *forward, double *backward) {

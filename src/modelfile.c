@@ -25,6 +25,18 @@ static size_t utf8_len(unsigned char ch) {
     return ch < 0x80 ? 1 : ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : ch >= 0xC0 ? 2 : 1;
 }
 
+static bool utf8_cont(unsigned char ch) { return (ch & 0xC0) == 0x80; }
+
+/* The bytes of the character at s[0..n): 1 for one that is not valid UTF-8. */
+static size_t utf8_char(const char *s, size_t n) {
+    unsigned char ch = (unsigned char)s[0];
+    size_t k = utf8_len(ch);
+    if (k > n || (ch >= 0x80 && ch < 0xC2) || ch >= 0xF5) return 1;
+    for (size_t j = 1; j < k; j++)
+        if (!utf8_cont((unsigned char)s[j])) return 1;
+    return k;
+}
+
 bool mf_error(mf_ctx *c, mf_pos pos, cnn_status status, const char *fmt, ...) {
     if (c->status != CNN_OK) return false;
     c->status = status;
@@ -43,49 +55,46 @@ bool mf_error(mf_ctx *c, mf_pos pos, cnn_status status, const char *fmt, ...) {
         le++;
     if (le > ls && c->src[le - 1] == '\r') le--;
     if (ls == 0 && le >= 3 && memcmp(c->src, "\xEF\xBB\xBF", 3) == 0) ls = 3; /* the BOM */
-    /* The shown part of the line: the whole line, or a window of code points
-     * around the column with "..." where it was cut. */
-    size_t cols = 0, first = ls, caret = 0;
-    for (size_t i = ls; i < le; i += utf8_len((unsigned char)c->src[i]))
-        cols++;
-    size_t col = pos.col > 0 ? (size_t)pos.col - 1 : 0;
-    size_t skip = 0;
+    /* Columns as the lexer counts them: one per byte that is not a UTF-8
+     * continuation byte. A long line is shown as a window of columns around
+     * the error, with "..." where it was cut. */
+    size_t cols = 0;
+    for (size_t i = ls; i < le; i++)
+        cols += !utf8_cont((unsigned char)c->src[i]);
+    size_t col = pos.col > 0 ? (size_t)pos.col - 1 : 0, skip = 0;
     if (cols > MF_SHOW_COLS && col > MF_SHOW_COLS / 2) skip = col - MF_SHOW_COLS / 2;
-    for (size_t k = 0; k < skip && first < le; k++)
-        first += utf8_len((unsigned char)c->src[first]);
-    caret = col - skip;
 
-    char line[4 * MF_SHOW_COLS + 16], under[4 * MF_SHOW_COLS + 16];
-    size_t n = 0, u = 0;
+    char line[4 * MF_SHOW_COLS + 16], under[MF_SHOW_COLS + 16];
+    size_t n = 0, u = 0, colno = 0;
     if (skip) {
         memcpy(line, "...", 3);
         memcpy(under, "   ", 3);
         n = u = 3;
     }
-    size_t shown = 0, i = first;
-    for (; i < le && shown < MF_SHOW_COLS; shown++) {
+    for (size_t i = ls; i < le && colno < skip + MF_SHOW_COLS;) {
         unsigned char ch = (unsigned char)c->src[i];
-        size_t k = utf8_len(ch);
-        bool valid = i + k <= le && (ch >= 0xC2 || ch < 0x80) && ch < 0xF5;
-        for (size_t j = 1; valid && j < k; j++)
-            valid = ((unsigned char)c->src[i + j] & 0xC0) == 0x80;
-        if (!valid) k = 1;
-        if (ch == '\t') {
-            line[n++] = '\t';
-        } else if (!valid || ch < 0x20 || ch == 0x7F) {
-            line[n++] = '?';
-        } else {
-            memcpy(line + n, c->src + i, k);
-            n += k;
+        if (utf8_cont(ch)) { /* left over from an invalid character: no column */
+            i++;
+            continue;
         }
-        if (shown < caret) under[u++] = ch == '\t' ? '\t' : ' ';
+        size_t k = utf8_char(c->src + i, le - i);
+        if (colno >= skip) {
+            if (ch == '\t' || (k > 1) || (ch >= 0x20 && ch < 0x7F)) {
+                memcpy(line + n, c->src + i, k);
+                n += k;
+            } else {
+                line[n++] = '?'; /* a control character or a byte that is not UTF-8 */
+            }
+            if (colno < col) under[u++] = ch == '\t' ? '\t' : ' ';
+        }
+        colno++;
         i += k;
     }
-    if (i < le) {
+    if (colno < cols) {
         memcpy(line + n, "...", 3);
         n += 3;
     }
-    for (; shown < caret && u < sizeof under - 2; shown++)
+    for (; colno < col && u < sizeof under - 2; colno++)
         under[u++] = ' ';
     line[n] = 0;
     under[u++] = '^';
@@ -222,6 +231,47 @@ int mf_tree_add(mf_tree *t, mf_ctx *c, bool leaf, const cnn_layer *L, const char
     return t->n++;
 }
 
+static size_t name_hash(int parent, const char *name, size_t len) {
+    uint64_t h = 1469598103934665603u ^ (uint64_t)(unsigned)parent; /* FNV-1a */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)name[i]) * 1099511628211u;
+    return (size_t)(h ^ (h >> 29));
+}
+
+/* The slot of (parent, name): the module that has it, or the free slot where it goes. */
+static size_t name_slot(const mf_tree *t, int parent, const char *name, size_t len) {
+    size_t i = name_hash(parent, name, len) & (t->names_cap - 1);
+    for (;; i = (i + 1) & (t->names_cap - 1)) {
+        int k = t->names[i] - 1;
+        if (k < 0 || (t->mods[k].parent == parent && strlen(t->mods[k].name) == len &&
+                      memcmp(t->mods[k].name, name, len) == 0))
+            return i;
+    }
+}
+
+/* Keeps the table at most half full. */
+static bool names_grow(mf_tree *t) {
+    if ((size_t)(t->named + 1) * 2 <= t->names_cap) return true;
+    size_t cap = t->names_cap ? 2 * t->names_cap : 64;
+    int *old = t->names;
+    size_t old_cap = t->names_cap;
+    t->names = calloc(cap, sizeof *t->names);
+    if (!t->names) {
+        t->names = old;
+        return false;
+    }
+    t->names_cap = cap;
+    for (size_t i = 0; i < old_cap; i++) {
+        int k = old[i] - 1;
+        if (k >= 0)
+            t->names[name_slot(t, t->mods[k].parent, t->mods[k].name, strlen(t->mods[k].name))] =
+                k + 1;
+    }
+    free(old);
+    return true;
+}
+
+/* A module is attached once and never moved: the names table keys on the parent. */
 bool mf_tree_attach(mf_tree *t, mf_ctx *c, int parent, int child, const char *name, size_t namelen,
                     mf_pos name_pos) {
     if (namelen == 0 || namelen >= MF_MAX_NAME)
@@ -245,12 +295,15 @@ bool mf_tree_attach(mf_tree *t, mf_ctx *c, int parent, int child, const char *na
                         "module name '%.*s' is not supported: cnnkit reads names that are "
                         "identifiers (conv1) or indices (0)",
                         (int)(namelen > 40 ? 40 : namelen), name);
-    for (int k = t->mods[parent].first; k >= 0; k = t->mods[k].next) {
-        if (strlen(t->mods[k].name) == namelen && memcmp(t->mods[k].name, name, namelen) == 0)
-            return mf_error(c, name_pos, CNN_STATUS_INVALID_ARGUMENT,
-                            "duplicate module name '%.*s' (the first is at %d:%d)", (int)namelen,
-                            name, t->mods[k].name_pos.line, t->mods[k].name_pos.col);
-    }
+    if (!names_grow(t)) return mf_error(c, name_pos, CNN_STATUS_NO_MEMORY, "out of memory");
+    size_t slot = name_slot(t, parent, name, namelen);
+    int k = t->names[slot] - 1;
+    if (k >= 0)
+        return mf_error(c, name_pos, CNN_STATUS_INVALID_ARGUMENT,
+                        "duplicate module name '%.*s' (the first is at %d:%d)", (int)namelen, name,
+                        t->mods[k].name_pos.line, t->mods[k].name_pos.col);
+    t->names[slot] = child + 1;
+    t->named++;
     mf_mod *m = &t->mods[child];
     memcpy(m->name, name, namelen);
     m->name[namelen] = 0;
@@ -266,6 +319,7 @@ bool mf_tree_attach(mf_tree *t, mf_ctx *c, int parent, int child, const char *na
 
 void mf_tree_free(mf_tree *t) {
     free(t->mods);
+    free(t->names);
     memset(t, 0, sizeof *t);
 }
 
@@ -759,13 +813,14 @@ cnn_status mf_parse_model(const char *text, size_t len, const char *filename, bo
     bool ok = is_code(text, len, c.file) ? mf_parse_code(&c, &tree) : mf_parse_repr(&c, &tree);
     cnn_model *m = NULL;
     if (ok && !mf_failed(&c)) {
-        m = cnn_model_new(tree.mods[0].type);
+        const mf_mod *top = &tree.mods[tree.top];
+        m = cnn_model_new(top->type);
         if (!m) {
-            mf_error(&c, tree.mods[0].pos, CNN_STATUS_NO_MEMORY, "out of memory");
+            mf_error(&c, top->pos, CNN_STATUS_NO_MEMORY, "out of memory");
         } else {
             builder bd = {&c, &tree, m};
-            if (build_children(&bd, 0, 0, 1) && finalize && cnn_model_finalize(m) != CNN_OK)
-                mf_error(&c, tree.mods[0].pos, CNN_STATUS_NO_MEMORY, "%s", cnn_model_error(m));
+            if (build_children(&bd, tree.top, 0, 1) && finalize && cnn_model_finalize(m) != CNN_OK)
+                mf_error(&c, top->pos, CNN_STATUS_NO_MEMORY, "%s", cnn_model_error(m));
         }
     } else if (!mf_failed(&c)) {
         mf_error(&c, (mf_pos){1, 1, 0}, CNN_STATUS_FORMAT, "no model");

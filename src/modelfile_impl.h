@@ -195,6 +195,10 @@ typedef struct mf_mod {
 typedef struct mf_tree {
     mf_mod *mods;
     int n, cap;
+    int top;    /* the model's module: 0, or a top-level nn.Sequential(...) */
+    int *names; /* open addressing over (parent, name): module index + 1, 0 when free */
+    size_t names_cap;
+    int named;
 } mf_tree;
 
 /* A new module; returns its index, or -1 (out of memory, recorded in ctx). */
@@ -223,8 +227,8 @@ bool mf_make_layer(mf_ctx *c, cnn_op op, mf_pos pos, const mf_arg *args, int nar
 
 /* ---- The readers -------------------------------------------------------- */
 
-/* Each fills tree with the model's modules (module 0 is the top container,
- * whose type is the model's class name). */
+/* Each fills tree with the model's modules; tree->top is the model, a
+ * container whose type is the model's class name. */
 bool mf_parse_repr(mf_ctx *c, mf_tree *tree);
 bool mf_parse_code(mf_ctx *c, mf_tree *tree);
 

@@ -101,9 +101,14 @@ typedef struct conv_dims {
 
 static conv_dims conv_dims_of(const cnn_node *n) {
     const cnn_layer *L = &n->L;
-    conv_dims d = {.N = n->in_shape.dim[0], .C = L->in, .H = n->in_shape.dim[2],
-                   .W = n->in_shape.dim[3], .OC = L->out, .oh = n->out_shape.dim[2],
-                   .ow = n->out_shape.dim[3], .G = L->groups};
+    conv_dims d = {.N = n->in_shape.dim[0],
+                   .C = L->in,
+                   .H = n->in_shape.dim[2],
+                   .W = n->in_shape.dim[3],
+                   .OC = L->out,
+                   .oh = n->out_shape.dim[2],
+                   .ow = n->out_shape.dim[3],
+                   .G = L->groups};
     d.Cg = d.C / d.G;
     d.OCg = d.OC / d.G;
     d.K = d.Cg * L->kernel[0] * L->kernel[1];
@@ -157,8 +162,8 @@ static void im2col_chunk(float *col, const float *x, const conv_dims *d, const c
 #pragma omp parallel for collapse(2) schedule(static) if (B * d->K * d->P > 16384)
     for (int64_t b = 0; b < B; b++)
         for (int64_t r = 0; r < d->K; r++)
-            im2col_row(col + r * ld + b * d->P, x + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W,
-                       r, d->H, d->W, L, d->oh, d->ow);
+            im2col_row(col + r * ld + b * d->P, x + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W, r,
+                       d->H, d->W, L, d->oh, d->ow);
 }
 
 /* The adjoint of im2col_chunk: dx[c][iy][ix] += every dcol entry that im2col read
@@ -211,7 +216,8 @@ static void conv_forward(const cnn_node *n, const float *x, float *y, float *wor
                     const float bo = bias ? bias[g * d.OCg + o] : 0.0f;
                     const float *src = out + o * ld + b * d.P;
                     float *dst = y + ((b0 + b) * d.OC + g * d.OCg + o) * d.P;
-                    for (int64_t i = 0; i < d.P; i++) dst[i] = src[i] + bo;
+                    for (int64_t i = 0; i < d.P; i++)
+                        dst[i] = src[i] + bo;
                 }
         }
     }
@@ -244,7 +250,8 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
             if (dbias) {
                 for (int64_t o = 0; o < d.OCg; o++) {
                     float sum = 0.0f;
-                    for (int64_t i = 0; i < ld; i++) sum += dyg[o * ld + i];
+                    for (int64_t i = 0; i < ld; i++)
+                        sum += dyg[o * ld + i];
                     dbias[g * d.OCg + o] += sum;
                 }
             }

@@ -112,11 +112,7 @@ static const char *const reserved[] = {
 /* A name token that is not a reserved word; otherwise an error saying what
  * was expected. */
 static bool expect_name(cp *p, const mf_token *t, const char *what) {
-    if (t->kind != MF_T_NAME) {
-        char got[64];
-        mf_tok_describe(t, got, sizeof got);
-        return mf_error(p->c, t->pos, CNN_STATUS_FORMAT, "expected %s, got %s", what, got);
-    }
+    if (t->kind != MF_T_NAME) return unexpected(p, t, what);
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         if (mf_tok_name_is(t, reserved[i]))
             return mf_error(p->c, t->pos, CNN_STATUS_FORMAT,
@@ -615,13 +611,12 @@ static bool sequential(cp *p, const dotted *d, mf_pos open, mf_value *out) {
                            (mf_tok_is(peek(p, 0), ",") && mf_tok_is(peek(p, 1), ")"))))
                 return mf_error(p->c, v.pos, CNN_STATUS_INVALID_ARGUMENT,
                                 "an OrderedDict must be Sequential's only argument");
-            /* Its named children become the Sequential's. */
-            mf_mod *seq = &p->t->mods[mod], *od = &p->t->mods[v.module];
-            seq->first = od->first;
-            seq->last = od->last;
-            od->first = od->last = -1;
-            for (int k = seq->first; k >= 0; k = p->t->mods[k].next)
-                p->t->mods[k].parent = mod;
+            /* The OrderedDict's container, with its named children, is the Sequential;
+             * the one made above stays unused. */
+            mf_mod *od = &p->t->mods[v.module];
+            snprintf(od->type, sizeof od->type, "Sequential");
+            od->pos = d->pos;
+            out->module = v.module;
         } else {
             char name[16];
             int n = snprintf(name, sizeof name, "%d", i);
@@ -1241,10 +1236,8 @@ static bool run_init(cp *p) {
 }
 
 bool mf_parse_code(mf_ctx *c, mf_tree *tree) {
-    static cp zero;
-    cp *p = malloc(sizeof *p); /* the scopes make it too big for the stack */
+    cp *p = calloc(1, sizeof *p); /* the scopes make it too big for the stack */
     if (!p) return mf_error(c, (mf_pos){1, 1, 0}, CNN_STATUS_NO_MEMORY, "out of memory");
-    *p = zero;
     p->c = c;
     p->t = tree;
     p->model_mod = -1;
@@ -1298,15 +1291,7 @@ bool mf_parse_code(mf_ctx *c, mf_tree *tree) {
             snprintf(tree->mods[0].type, sizeof tree->mods[0].type, "%s", p->class_name);
             tree->mods[0].pos = p->class_pos;
         } else {
-            /* The Sequential itself is the model: its children move to the top. */
-            mf_mod *top = &tree->mods[0], *seq = &tree->mods[p->model_mod];
-            memmove(top->type, seq->type, sizeof top->type);
-            top->pos = seq->pos;
-            top->first = seq->first;
-            top->last = seq->last;
-            seq->first = seq->last = -1;
-            for (int k = top->first; k >= 0; k = tree->mods[k].next)
-                tree->mods[k].parent = 0;
+            tree->top = p->model_mod; /* the Sequential itself is the model */
         }
     }
     free(p);

@@ -13,11 +13,11 @@ static double tick_step(double span, int want) {
     return (m <= 1.0 ? 1.0 : m <= 2.0 ? 2.0 : m <= 5.0 ? 5.0 : 10.0) * p;
 }
 
-cnn_status cnn_plot_lines(const char *path, const char *title, const char *xlabel,
-                          const double *x, const cnn_plot_series *series, int n_series, char *err,
-                          size_t errlen) {
+cnn_status cnn_plot_lines(const char *path, const char *title, const char *xlabel, const double *x,
+                          const cnn_plot_series *series, int n_series, char *err, size_t errlen) {
     int n = n_series > 0 ? series[0].n : 0;
-    if (n < 1) return cnn_fail(CNN_STATUS_INVALID_ARGUMENT, err, errlen, "%s: nothing to plot", path);
+    if (n < 1)
+        return cnn_fail(CNN_STATUS_INVALID_ARGUMENT, err, errlen, "%s: nothing to plot", path);
     double xmin = x[0], xmax = x[n - 1], ymax = 1.0;
     for (int s = 0; s < n_series; s++)
         for (int i = 0; i < series[s].n; i++)
@@ -30,7 +30,7 @@ cnn_status cnn_plot_lines(const char *path, const char *title, const char *xlabe
 
     const double W = 480, H = 330, left = 56, right = 16, top = title ? 36 : 16, bottom = 48;
     const double pw = W - left - right, ph = H - top - bottom;
-#define PX(v) (left + ((v) - xmin) / (xmax - xmin) * pw)
+#define PX(v) (left + ((v)-xmin) / (xmax - xmin) * pw)
 #define PY(v) (top + ph - (v) / ymax * ph)
     cnn_svg *svg = cnn_svg_new(W, H);
     if (!svg) return cnn_fail(CNN_STATUS_NO_MEMORY, err, errlen, "%s: out of memory", path);
@@ -60,15 +60,16 @@ cnn_status cnn_plot_lines(const char *path, const char *title, const char *xlabe
                      &(cnn_svg_font){.size = 13, .bold = 1, .anchor = CNN_SVG_ANCHOR_MIDDLE});
     for (int s = 0; s < n_series; s++) {
         const cnn_plot_series *se = &series[s];
-        cnn_svg_paint line = {.stroke = se->colour, .stroke_width = 2,
-                              .dash = se->dashed ? "6 4" : NULL};
+        cnn_svg_paint line = {
+            .stroke = se->colour, .stroke_width = 2, .dash = se->dashed ? "6 4" : NULL};
         double xy[2 * 1024];
         int k = 0;
         for (int i = 0; i <= se->n; i++) {
             /* Draw each run of finite points as one polyline. */
             if (i == se->n || !isfinite(se->y[i]) || k == 1024) {
                 if (k > 1) cnn_svg_polyline(svg, xy, k, &line);
-                if (k == 1) cnn_svg_circle(svg, xy[0], xy[1], 2.5, &(cnn_svg_paint){.fill = se->colour});
+                if (k == 1)
+                    cnn_svg_circle(svg, xy[0], xy[1], 2.5, &(cnn_svg_paint){.fill = se->colour});
                 k = 0;
                 continue;
             }
@@ -89,7 +90,8 @@ cnn_status cnn_plot_lines(const char *path, const char *title, const char *xlabe
     for (int s = 0; s < n_series; s++) {
         double yy = ly + 14 + 18.0 * s;
         cnn_svg_line(svg, lx + 6, yy - 4, lx + 26, yy - 4,
-                     &(cnn_svg_paint){.stroke = series[s].colour, .stroke_width = 2,
+                     &(cnn_svg_paint){.stroke = series[s].colour,
+                                      .stroke_width = 2,
                                       .dash = series[s].dashed ? "6 4" : NULL});
         cnn_svg_text(svg, lx + 32, yy, series[s].label, &(cnn_svg_font){.size = 11});
     }

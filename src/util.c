@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 void cnn_assert_fail(const char *file, int line, const char *expr) {
@@ -153,6 +154,10 @@ cnn_status cnn_afile_open(cnn_afile *af, const char *path, char *err, size_t err
         cnn_afile_abort(af);
         return cnn_fail(CNN_STATUS_IO, err, errlen, "%s: cannot create: %s", path, strerror(e));
     }
+    /* mkstemp makes the file private (0600); give it the mode a plain create would. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
     af->f = fdopen(fd, "wb");
     if (!af->f) {
         close(fd);

@@ -392,7 +392,8 @@ static void the_format_should_follow_the_content_then_the_name(void **state) {
     assert_non_null(strstr(err, "expected '(name): module' or ')'"));
 }
 
-/* Windows line ends and a UTF-8 byte order mark read like plain text. */
+/* Windows line ends and a UTF-8 byte order mark read like plain text; bytes
+ * that are not UTF-8 show as '?' and the caret stays under its column. */
 static void crlf_and_bom_should_read_like_plain_text(void **state) {
     (void)state;
     cnn_model *m = parse_ok(
@@ -409,6 +410,12 @@ static void crlf_and_bom_should_read_like_plain_text(void **state) {
                              "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, ReLU, Sigmoid, Tanh, "
                              "Flatten, Dropout, BatchNorm2d, LocalResponseNorm, Softmax, "
                              "Sequential\nnet = nn.Sequential(nn.Conv3d())\n                    ^");
+    bad = "x = '\x80\xe0"
+          "A'; net = nn.Sequential(nn.Conv3d())\n";
+    assert_int_not_equal(cnn_model_parse(bad, strlen(bad), "bytes.py", &m, err, sizeof err),
+                         CNN_OK);
+    assert_non_null(strstr(err, "\nx = '?A'; net = nn.Sequential(nn.Conv3d())\n"
+                                "                              ^"));
 }
 
 typedef struct err_case {
@@ -588,6 +595,10 @@ static const err_case errors[] = {
      "keyword.py:1:7: ", "expected the class name, got the reserved word 'def'", "      ^"},
     {"zero.py", "net = nn.Sequential(OrderedDict([('01', nn.ReLU())]))\n",
      "zero.py:1:35: ", "module name '01' is not supported", "                                  ^"},
+    {"bytes.py",
+     "x = '\x80\xe0"
+     "A'; net = nn.Sequential(nn.Conv3d())\n",
+     "bytes.py:1:31: ", "Conv3d is not supported", "                              ^"},
     {"utf8.py", "# 中文注释\nnet = nn.Sequential(nn.ReLU(), 中)\n",
      "utf8.py:2:32: ", "unexpected character '中'", "                               ^"},
 };

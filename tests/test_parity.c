@@ -13,164 +13,37 @@
 #include <cmocka.h>
 
 #include "cnnkit/cnnkit.h"
+#include "fixture_layers.h"
 
 #define TOL 1e-4
 
-/* Each fixture's layer, as tests/ref/make_fixtures.py constructs it. */
-static cnn_layer fx_conv2d_full(void) {
-    cnn_layer L = cnn_conv2d(4, 6, 3);
-    L.kernel[1] = 5;
-    L.stride[0] = 2;
-    L.padding[0] = 1;
-    L.padding[1] = 2;
-    L.dilation[0] = 2;
-    L.groups = 2;
-    L.bias = false;
-    return L;
-}
-
-static cnn_layer fx_conv2d_depthwise(void) {
-    cnn_layer L = cnn_conv2d(4, 8, 3);
-    L.padding[0] = L.padding[1] = 1;
-    L.groups = 4;
-    return L;
-}
-
-static cnn_layer fx_linear_nobias(void) {
-    cnn_layer L = cnn_linear(7, 4);
-    L.bias = false;
-    return L;
-}
-
-static cnn_layer fx_maxpool(void) {
-    cnn_layer L = cnn_maxpool2d(3);
-    L.stride[0] = L.stride[1] = 2;
-    return L;
-}
-
-static cnn_layer fx_maxpool_full(void) {
-    cnn_layer L = cnn_maxpool2d(3);
-    L.kernel[1] = 2;
-    L.stride[0] = 2;
-    L.stride[1] = 1;
-    L.padding[0] = L.padding[1] = 1;
-    L.dilation[0] = 2;
-    L.ceil_mode = true;
-    L.kernel_tuple = L.stride_tuple = L.padding_tuple = L.dilation_tuple = true;
-    return L;
-}
-
-static cnn_layer fx_maxpool_ceil(void) {
-    cnn_layer L = cnn_maxpool2d(2);
-    L.padding[0] = L.padding[1] = 1;
-    L.ceil_mode = true;
-    return L;
-}
-
-static cnn_layer fx_avgpool(void) {
-    cnn_layer L = cnn_avgpool2d(3);
-    L.stride[0] = L.stride[1] = 2;
-    L.padding[0] = L.padding[1] = 1;
-    return L;
-}
-
-static cnn_layer fx_avgpool_exclude_pad(void) {
-    cnn_layer L = cnn_avgpool2d(3);
-    L.kernel[1] = 2;
-    L.stride[0] = L.stride[1] = 2;
-    L.padding[0] = L.padding[1] = 1;
-    L.ceil_mode = true;
-    L.count_include_pad = false;
-    L.kernel_tuple = L.stride_tuple = L.padding_tuple = true;
-    return L;
-}
-
-static cnn_layer fx_avgpool_include_pad(void) {
-    cnn_layer L = fx_avgpool();
-    L.ceil_mode = true;
-    return L;
-}
-
-static cnn_layer fx_adaptive(void) {
-    cnn_layer L = cnn_adaptiveavgpool2d(3);
-    L.output_size[1] = 2;
-    L.output_size_tuple = true;
-    return L;
-}
-
-static cnn_layer fx_relu(void) {
-    cnn_layer L = cnn_relu();
-    L.inplace = true;
-    return L;
-}
-
-static cnn_layer fx_flatten_middle(void) {
-    cnn_layer L = cnn_flatten();
-    L.end_dim = 2;
-    return L;
-}
-
-static cnn_layer fx_bn_noaffine(void) {
-    cnn_layer L = cnn_batchnorm2d(3);
-    L.eps = 0.001;
-    L.momentum = 0.2;
-    L.affine = false;
-    return L;
-}
-
-static cnn_layer fx_bn_batchstats(void) {
-    cnn_layer L = cnn_batchnorm2d(3);
-    L.track_running_stats = false;
-    return L;
-}
-
-static cnn_layer fx_lrn(void) {
-    cnn_layer L = cnn_lrn(3);
-    L.alpha = 0.001;
-    L.beta = 0.6;
-    L.k = 2.0;
-    return L;
-}
-
-typedef struct fixture {
-    const char *name;
-    cnn_layer layer;
-} fixture;
-
-static fixture fixtures[32];
-static int n_fixtures;
-
-static void add(const char *name, cnn_layer L) { fixtures[n_fixtures++] = (fixture){name, L}; }
-
-static void make_fixture_table(void) {
-    n_fixtures = 0;
-    add("conv2d_basic", cnn_conv2d(3, 4, 3));
-    add("conv2d_full", fx_conv2d_full());
-    add("conv2d_depthwise", fx_conv2d_depthwise());
-    add("linear", cnn_linear(12, 5));
-    add("linear_nobias_3d", fx_linear_nobias());
-    add("maxpool", fx_maxpool());
-    add("maxpool_full", fx_maxpool_full());
-    add("maxpool_ceil_last_window", fx_maxpool_ceil());
-    add("avgpool", fx_avgpool());
-    add("avgpool_ceil_exclude_pad", fx_avgpool_exclude_pad());
-    add("avgpool_ceil_include_pad", fx_avgpool_include_pad());
-    add("adaptiveavgpool", fx_adaptive());
-    add("adaptiveavgpool_global", cnn_adaptiveavgpool2d(1));
-    add("relu", fx_relu());
-    add("sigmoid", cnn_sigmoid());
-    add("tanh", cnn_tanh());
-    add("flatten", cnn_flatten());
-    add("flatten_middle", fx_flatten_middle());
-    add("dropout", cnn_dropout(0.3));
-    add("batchnorm", cnn_batchnorm2d(4));
-    add("batchnorm_noaffine", fx_bn_noaffine());
-    add("batchnorm_batchstats", fx_bn_batchstats());
-    add("lrn", fx_lrn());
-    add("lrn_even", cnn_lrn(4));
-    add("softmax", cnn_softmax(1));
-    add("softmax_last", cnn_softmax(-1));
-}
+/* The fixtures' names, in make_fixtures.py's order (fixture_layer has the layers). */
+static const char *const fixture_names[] = {"conv2d_basic",
+                                            "conv2d_full",
+                                            "conv2d_depthwise",
+                                            "linear",
+                                            "linear_nobias_3d",
+                                            "maxpool",
+                                            "maxpool_full",
+                                            "maxpool_ceil_last_window",
+                                            "avgpool",
+                                            "avgpool_ceil_exclude_pad",
+                                            "avgpool_ceil_include_pad",
+                                            "adaptiveavgpool",
+                                            "adaptiveavgpool_global",
+                                            "relu",
+                                            "sigmoid",
+                                            "tanh",
+                                            "flatten",
+                                            "flatten_middle",
+                                            "dropout",
+                                            "batchnorm",
+                                            "batchnorm_noaffine",
+                                            "batchnorm_batchstats",
+                                            "lrn",
+                                            "lrn_even",
+                                            "softmax",
+                                            "softmax_last"};
 
 static char *read_text(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -229,15 +102,16 @@ static double run_fixture(cnn_model *m, const char *name) {
 
 static void every_layer_fixture_should_match_pytorch(void **state) {
     (void)state;
-    make_fixture_table();
     int bad = 0;
-    for (int i = 0; i < n_fixtures; i++) {
+    for (size_t i = 0; i < sizeof fixture_names / sizeof fixture_names[0]; i++) {
+        cnn_layer L;
+        assert_true(fixture_layer(fixture_names[i], &L));
         cnn_model *m = cnn_model_new("Sequential");
         assert_non_null(m);
-        if (cnn_model_add_layer(m, 0, "0", &fixtures[i].layer) < 0)
-            fail_msg("%s: %s", fixtures[i].name, cnn_model_error(m));
-        double d = run_fixture(m, fixtures[i].name);
-        printf("  %-26s max abs diff %.3g\n", fixtures[i].name, d);
+        if (cnn_model_add_layer(m, 0, "0", &L) < 0)
+            fail_msg("%s: %s", fixture_names[i], cnn_model_error(m));
+        double d = run_fixture(m, fixture_names[i]);
+        printf("  %-26s max abs diff %.3g\n", fixture_names[i], d);
         if (!(d <= TOL)) bad++;
         cnn_model_free(m);
     }

@@ -1,0 +1,3 @@
+﻿import torch
+net = nn.Sequential(
+    nn.ReLU())

@@ -1,0 +1,2 @@
+class def(nn.Module):
+    pass

@@ -1,0 +1,1 @@
+net = nn.Sequential(OrderedDict([('01', nn.ReLU())]))
