@@ -186,6 +186,12 @@ void cnn_explain_window(cnn_sb *sb, const char *axis, int64_t in, int64_t k, int
         cnn_sb_printf(sb, " = %lld\n", (long long)out);
 }
 
+bool cnn_infer_4d(const cnn_shape *in, char *err, size_t errlen) {
+    if (in->ndim == 4) return true;
+    snprintf(err, errlen, "expects a 4-D input [N, C, H, W], got %d-D", in->ndim);
+    return false;
+}
+
 void cnn_repr_pair(cnn_sb *sb, const int64_t v[2], bool tuple) {
     if (tuple)
         cnn_sb_printf(sb, "(%lld, %lld)", (long long)v[0], (long long)v[1]);

@@ -160,6 +160,9 @@ void cnn_node_describe(const cnn_node *n, cnn_sb *sb);
 int64_t cnn_pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode);
 void cnn_explain_window(cnn_sb *sb, const char *axis, int64_t in, int64_t k, int64_t s, int64_t p,
                         int64_t d, bool ceil_mode, bool show_dilation);
+/* The image layers' first shape rule: a 4-D [N, C, H, W] input; false with the
+ * reason in err otherwise. */
+bool cnn_infer_4d(const cnn_shape *in, char *err, size_t errlen);
 /* Repr of a pooling argument: "3" or "(3, 2)" as it was written. */
 void cnn_repr_pair(cnn_sb *sb, const int64_t v[2], bool tuple);
 

@@ -42,10 +42,7 @@ static int conv_params(const cnn_layer *L, cnn_param_spec out[CNN_MAX_PARAMS]) {
 
 static bool conv_infer(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
                        size_t errlen) {
-    if (in->ndim != 4) {
-        snprintf(err, errlen, "expects a 4-D input [N, C, H, W], got %d-D", in->ndim);
-        return false;
-    }
+    if (!cnn_infer_4d(in, err, errlen)) return false;
     if (in->dim[1] != L->in) {
         snprintf(err, errlen, "expects %lld input channels, got %lld", (long long)L->in,
                  (long long)in->dim[1]);

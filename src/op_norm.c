@@ -31,10 +31,7 @@ static int bn_params(const cnn_layer *L, cnn_param_spec out[CNN_MAX_PARAMS]) {
 
 static bool bn_infer(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
                      size_t errlen) {
-    if (in->ndim != 4) {
-        snprintf(err, errlen, "expects a 4-D input [N, C, H, W], got %d-D", in->ndim);
-        return false;
-    }
+    if (!cnn_infer_4d(in, err, errlen)) return false;
     /* Like PyTorch, the channel count is only checked against per-channel tensors. */
     if ((L->affine || L->track_running_stats) && in->dim[1] != L->in) {
         snprintf(err, errlen, "expects %lld channels, got %lld", (long long)L->in,

@@ -29,10 +29,7 @@ static bool pool_check(const cnn_layer *L, char *err, size_t errlen) {
 
 static bool pool_infer(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
                        size_t errlen) {
-    if (in->ndim != 4) {
-        snprintf(err, errlen, "expects a 4-D input [N, C, H, W], got %d-D", in->ndim);
-        return false;
-    }
+    if (!cnn_infer_4d(in, err, errlen)) return false;
     int64_t o[2];
     for (int i = 0; i < 2; i++)
         o[i] = cnn_pool_out_size(in->dim[2 + i], L->kernel[i], L->stride[i], L->padding[i],
@@ -290,10 +287,7 @@ static bool adaptive_check(const cnn_layer *L, char *err, size_t errlen) {
 
 static bool adaptive_infer(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
                            size_t errlen) {
-    if (in->ndim != 4) {
-        snprintf(err, errlen, "expects a 4-D input [N, C, H, W], got %d-D", in->ndim);
-        return false;
-    }
+    if (!cnn_infer_4d(in, err, errlen)) return false;
     if (in->dim[2] < 1 || in->dim[3] < 1) {
         snprintf(err, errlen, "expects a non-empty input plane, got %lldx%lld",
                  (long long)in->dim[2], (long long)in->dim[3]);
