@@ -129,12 +129,28 @@ static size_t conv_workspace_backward(const cnn_node *n) {
     return (size_t)(d.chunk * (2 * d.K + d.OCg) * d.P);
 }
 
+/* The outputs ox whose input column ix = ox*s - p + kj*d falls inside [0, W):
+ * [*lo, *hi), so the copy loops need no bounds test. */
+static void valid_range(int64_t W, int64_t ow, int64_t s, int64_t p, int64_t off, int64_t *lo,
+                        int64_t *hi) {
+    /* ox*s - p + off >= 0  <=>  ox >= ceil((p - off) / s) */
+    int64_t a = p - off, l = a <= 0 ? 0 : (a + s - 1) / s;
+    /* ox*s - p + off <= W - 1  <=>  ox <= floor((W - 1 + p - off) / s) */
+    int64_t c = W - 1 + p - off, h = c < 0 ? 0 : c / s + 1;
+    *lo = l < ow ? l : ow;
+    *hi = h < ow ? h : ow;
+    if (*hi < *lo) *hi = *lo;
+}
+
 /* One row (c, ki, kj) of im2col: dst[oy*ow + ox] = x[c][oy*sh - ph + ki*dh][ox*sw - pw + kj*dw],
  * zero where that falls in the padding. x is (C,H,W). */
 static void im2col_row(float *dst, const float *x, int64_t r, int64_t H, int64_t W,
                        const cnn_layer *L, int64_t oh, int64_t ow) {
-    const int64_t kh = L->kernel[0], kw = L->kernel[1];
+    const int64_t kh = L->kernel[0], kw = L->kernel[1], sw = L->stride[1];
     const int64_t c = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;
+    const int64_t off = kj * L->dilation[1] - L->padding[1];
+    int64_t lo, hi;
+    valid_range(W, ow, sw, L->padding[1], kj * L->dilation[1], &lo, &hi);
     const float *xc = x + c * H * W;
     for (int64_t oy = 0; oy < oh; oy++) {
         const int64_t iy = oy * L->stride[0] - L->padding[0] + ki * L->dilation[0];
@@ -143,11 +159,16 @@ static void im2col_row(float *dst, const float *x, int64_t r, int64_t H, int64_t
             memset(d, 0, (size_t)ow * sizeof(float));
             continue;
         }
-        const float *xr = xc + iy * W;
-        for (int64_t ox = 0; ox < ow; ox++) {
-            const int64_t ix = ox * L->stride[1] - L->padding[1] + kj * L->dilation[1];
-            d[ox] = (ix >= 0 && ix < W) ? xr[ix] : 0.0f;
-        }
+        const float *xr = xc + iy * W + off;
+        for (int64_t ox = 0; ox < lo; ox++)
+            d[ox] = 0.0f;
+        if (sw == 1)
+            memcpy(d + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+        else
+            for (int64_t ox = lo; ox < hi; ox++)
+                d[ox] = xr[ox * sw];
+        for (int64_t ox = hi; ox < ow; ox++)
+            d[ox] = 0.0f;
     }
 }
 
@@ -177,16 +198,20 @@ static void col2im_chunk(float *dx, const float *dcol, const conv_dims *d, const
             for (int64_t ki = 0; ki < kh; ki++) {
                 for (int64_t kj = 0; kj < kw; kj++) {
                     const float *src = dcol + ((c * kh + ki) * kw + kj) * ld + b * d->P;
+                    const int64_t sw = L->stride[1], off = kj * L->dilation[1] - L->padding[1];
+                    int64_t lo, hi;
+                    valid_range(W, ow, sw, L->padding[1], kj * L->dilation[1], &lo, &hi);
                     for (int64_t oy = 0; oy < oh; oy++) {
                         const int64_t iy = oy * L->stride[0] - L->padding[0] + ki * L->dilation[0];
                         if (iy < 0 || iy >= H) continue;
-                        float *dr = dxc + iy * W;
+                        float *dr = dxc + iy * W + off;
                         const float *sr = src + oy * ow;
-                        for (int64_t ox = 0; ox < ow; ox++) {
-                            const int64_t ix =
-                                ox * L->stride[1] - L->padding[1] + kj * L->dilation[1];
-                            if (ix >= 0 && ix < W) dr[ix] += sr[ox];
-                        }
+                        if (sw == 1)
+                            for (int64_t ox = lo; ox < hi; ox++)
+                                dr[ox] += sr[ox];
+                        else
+                            for (int64_t ox = lo; ox < hi; ox++)
+                                dr[ox * sw] += sr[ox];
                     }
                 }
             }
