@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh >/dev/null
 cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DCNNKIT_TESTS=OFF >/dev/null
 cmake --build build-bench -j "$(nproc)" --target cnnkit_cli >/dev/null
-cc -O2 -mavx2 -mfma -fopenmp bench/peak.c -o build-bench/peak
+cc -O2 -march=native -fopenmp bench/peak.c -o build-bench/peak
 exec /usr/bin/python3 bench/run.py --cnnkit build-bench/cnnkit --peak build-bench/peak "$@"

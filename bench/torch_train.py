@@ -54,6 +54,32 @@ def batches(x, y, resize, batch, shuffle):
         yield xb, y[sel]
 
 
+def d2l_loaders(data, batch, resize):
+    """d2l.load_data_fashion_mnist: torchvision's dataset read from the same IDX files
+    (unpacked where torchvision looks for them), ToTensor (and Resize), 4 workers."""
+    import shutil
+    import tempfile
+
+    import torchvision
+    from torchvision import transforms
+    root = tempfile.mkdtemp()
+    raw = os.path.join(root, "FashionMNIST", "raw")
+    os.makedirs(raw)
+    for split in ("train", "t10k"):
+        for kind in ("images-idx3", "labels-idx1"):
+            name = "%s-%s-ubyte" % (split, kind)
+            with gzip.open(os.path.join(data, name + ".gz")) as f, open(os.path.join(raw, name), "wb") as g:
+                shutil.copyfileobj(f, g)
+    trans = [transforms.ToTensor()]
+    if resize:
+        trans.insert(0, transforms.Resize(resize))
+    trans = transforms.Compose(trans)
+    train = torchvision.datasets.FashionMNIST(root=root, train=True, transform=trans, download=False)
+    test = torchvision.datasets.FashionMNIST(root=root, train=False, transform=trans, download=False)
+    return (torch.utils.data.DataLoader(train, batch, shuffle=True, num_workers=4),
+            torch.utils.data.DataLoader(test, batch, shuffle=False, num_workers=4))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
@@ -64,6 +90,9 @@ def main():
     ap.add_argument("--steps", type=int, default=0)
     ap.add_argument("--resize", type=int)
     ap.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--d2l-loader", action="store_true",
+                    help="d2l's own pipeline: torchvision's FashionMNIST with ToTensor and a "
+                         "DataLoader with 4 workers (needs python3-torchvision)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -80,6 +109,10 @@ def main():
     opt = torch.optim.SGD(net.parameters(), lr=lr)
     xtr, ytr, _ = load(a.data, "train", resize)
     xte, yte, _ = load(a.data, "t10k", resize)
+    if a.d2l_loader:
+        train_iter, test_iter = d2l_loaders(a.data, batch, resize)
+        global batches
+        batches = lambda x, y, r, b, shuffle: train_iter if shuffle else test_iter  # noqa: E731
     print("training %s: %d images, %d epochs, batch %d, lr %g, %d threads"
           % (a.model, len(xtr), a.epochs, batch, lr, a.threads), flush=True)
     train_time, seen, step, start = 0.0, 0, 0, time.time()

@@ -28,6 +28,7 @@ for t in "${targets[@]}"; do
     dict=()
     [ -f "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
     log=build-fuzz/fuzz_$t.log
+    rm -f "$log" # a new file, even if an interrupted run still holds the old one
     echo "fuzz_$t: ${secs}s from fuzz/corpus/$t ($(ls "fuzz/corpus/$t" | wc -l) seeds)"
     rc=0
     ASAN_OPTIONS=detect_leaks=1 build-fuzz/fuzz/fuzz_"$t" -max_total_time="$secs" \
@@ -35,14 +36,14 @@ for t in "${targets[@]}"; do
         -artifact_prefix="build-fuzz/artifacts/$t-" "${dict[@]}" "$corpus" "fuzz/corpus/$t" \
         >"$log" 2>&1 || rc=$?
     # The last status line has coverage and features; the final stats the execs.
-    last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
-    execs=$(grep -o 'number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-    rate=$(grep -o 'average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+    last=$(grep -a -E '^#[0-9]+' "$log" | tail -1 || true)
+    execs=$(grep -a -o 'number_of_executed_units: [0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || echo "?")
+    rate=$(grep -a -o 'average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || echo "?")
     cov=$(echo "$last" | grep -o 'cov: [0-9]* ft: [0-9]* corp: [0-9]*/[0-9a-zA-Z]*' || true)
     echo "  $execs execs ($rate/s); $cov"
     if [ "$rc" -ne 0 ]; then
         echo "fuzz_$t: FINDING (exit $rc), see $log and build-fuzz/artifacts/"
-        grep -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -20 || true
+        grep -a -E 'ERROR|SUMMARY|runtime error|Test unit written' "$log" | head -20 || true
         status=1
     fi
 done
