@@ -2,24 +2,24 @@
 # run.sh SECONDS [TARGET...] - builds the libFuzzer targets with clang
 # (AddressSanitizer + UndefinedBehaviorSanitizer) into build-fuzz/ and runs each
 # for SECONDS, one at a time, from its seed corpus in fuzz/corpus/TARGET.
-# TARGET is repr, code or safetensors (default: all three). Inputs found along
+# TARGET is repr, code, safetensors or image (default: all four). Inputs found along
 # the way go to build-fuzz/corpus/TARGET (never into the repository); a crash,
 # leak, timeout or out-of-memory fails the script and leaves the input in
 # build-fuzz/artifacts/. Needs clang and libclang-rt-14-dev (scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-secs=${1:?usage: fuzz/run.sh SECONDS [repr|code|safetensors...]}
+secs=${1:?usage: fuzz/run.sh SECONDS [repr|code|safetensors|image...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(repr code safetensors)
+[ ${#targets[@]} -gt 0 ] || targets=(repr code safetensors image)
 
 # Warnings are the gcc builds' business (scripts/test.sh); this one only fuzzes.
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCNNKIT_FUZZ=ON \
     -DCNNKIT_TESTS=OFF -DCNNKIT_WERROR=OFF >/dev/null
 cmake --build build-fuzz -j "$(nproc)" --target $(printf 'fuzz_%s ' "${targets[@]}") >/dev/null
 
-# Model files are a few KB; the safetensors seeds are up to 8 KB.
-declare -A max_len=([repr]=8192 [code]=8192 [safetensors]=16384)
+# Model files are a few KB; the safetensors seeds are up to 8 KB, the pictures up to 16 KB.
+declare -A max_len=([repr]=8192 [code]=8192 [safetensors]=16384 [image]=32768)
 mkdir -p build-fuzz/artifacts
 status=0
 for t in "${targets[@]}"; do
