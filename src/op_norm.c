@@ -233,45 +233,10 @@ static void lrn_repr(const cnn_layer *L, cnn_sb *sb) {
     cnn_sb_printf(sb, "%lld, alpha=%s, beta=%s, k=%s", (long long)L->in, a, b, k);
 }
 
-/* x is (N,C,P) with P the product of the remaining dimensions. */
-static void lrn_forward(const cnn_node *n, const float *x, float *y, float *work) {
-    (void)work;
+/* x is (N,C,P) with P the product of the remaining dimensions. D, when not
+ * NULL, keeps k + alpha/size * (window sum of x^2) for the backward pass. */
+static void lrn_run(const cnn_node *n, const float *x, float *y, float *D) {
     const cnn_layer *L = &n->L;
-    const int64_t N = n->in_shape.dim[0], C = n->in_shape.dim[1];
-    int64_t P = 1;
-    for (int i = 2; i < n->in_shape.ndim; i++)
-        P *= n->in_shape.dim[i];
-    const int64_t lo = L->in / 2, hi = (L->in - 1) / 2;
-    const float alpha = (float)(L->alpha / (double)L->in), k = (float)L->k, beta = (float)L->beta;
-#pragma omp parallel for collapse(2) schedule(static) if (N * C * P > 65536)
-    for (int64_t i = 0; i < N; i++) {
-        for (int64_t c = 0; c < C; c++) {
-            const int64_t c0 = c - lo < 0 ? 0 : c - lo, c1 = c + hi >= C ? C - 1 : c + hi;
-            const float *xb = x + i * C * P;
-            float *yp = y + (i * C + c) * P;
-            for (int64_t p = 0; p < P; p++) {
-                float s = 0.0f;
-                for (int64_t j = c0; j <= c1; j++)
-                    s += xb[j * P + p] * xb[j * P + p];
-                yp[p] = xb[c * P + p] / powf(k + alpha * s, beta);
-            }
-        }
-    }
-}
-
-static size_t lrn_aux_bytes(const cnn_node *n) {
-    size_t numel;
-    cnn_shape_numel(&n->in_shape, &numel);
-    return numel * sizeof(float);
-}
-
-/* Training keeps D = k + alpha/size * (window sum of x^2) for the backward pass. */
-static void lrn_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
-                              cnn_rng *rng) {
-    (void)work;
-    (void)rng;
-    const cnn_layer *L = &n->L;
-    float *D = aux;
     const int64_t N = n->in_shape.dim[0], C = n->in_shape.dim[1];
     int64_t P = 1;
     for (int i = 2; i < n->in_shape.ndim; i++)
@@ -288,11 +253,30 @@ static void lrn_forward_train(cnn_node *n, const float *x, float *y, void *aux, 
                 for (int64_t j = c0; j <= c1; j++)
                     s += xb[j * P + p] * xb[j * P + p];
                 const int64_t at = (i * C + c) * P + p;
-                D[at] = k + alpha * s;
-                y[at] = x[at] / powf(D[at], beta);
+                const float d = k + alpha * s;
+                if (D) D[at] = d;
+                y[at] = x[at] / powf(d, beta);
             }
         }
     }
+}
+
+static void lrn_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    (void)work;
+    lrn_run(n, x, y, NULL);
+}
+
+static size_t lrn_aux_bytes(const cnn_node *n) {
+    size_t numel;
+    cnn_shape_numel(&n->in_shape, &numel);
+    return numel * sizeof(float);
+}
+
+static void lrn_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
+                              cnn_rng *rng) {
+    (void)work;
+    (void)rng;
+    lrn_run(n, x, y, aux);
 }
 
 /* y_c = x_c D_c^-beta with D_c = k + a*sum_{j in win(c)} x_j^2 (a = alpha/size), so

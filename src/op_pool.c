@@ -71,37 +71,12 @@ static void avgpool_repr(const cnn_layer *L, cnn_sb *sb) {
     cnn_repr_pair(sb, L->padding, L->padding_tuple);
 }
 
+static void maxpool_run(const cnn_node *n, const float *x, float *y, int32_t *arg);
+
 /* x is (N,C,H,W), y is (N,C,oh,ow). NaN wins, as in PyTorch. */
 static void maxpool_forward(const cnn_node *n, const float *x, float *y, float *work) {
     (void)work;
-    const cnn_layer *L = &n->L;
-    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
-    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
-    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
-#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * H * W;
-        float *yp = y + pl * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++) {
-            const int64_t y0 = oy * L->stride[0] - L->padding[0];
-            for (int64_t ox = 0; ox < ow; ox++) {
-                const int64_t x0 = ox * L->stride[1] - L->padding[1];
-                float m = -INFINITY;
-                for (int64_t i = 0; i < L->kernel[0]; i++) {
-                    const int64_t iy = y0 + i * L->dilation[0];
-                    if (iy < 0 || iy >= H) continue;
-                    for (int64_t j = 0; j < L->kernel[1]; j++) {
-                        const int64_t ix = x0 + j * L->dilation[1];
-                        if (ix < 0 || ix >= W) continue;
-                        const float v = xp[iy * W + ix];
-                        if (v > m || isnan(v)) m = v;
-                        if (isnan(m)) break;
-                    }
-                }
-                yp[oy * ow + ox] = m;
-            }
-        }
-    }
+    maxpool_run(n, x, y, NULL);
 }
 
 static size_t maxpool_aux_bytes(const cnn_node *n) {
@@ -110,14 +85,10 @@ static size_t maxpool_aux_bytes(const cnn_node *n) {
     return numel * sizeof(int32_t);
 }
 
-/* The forward pass, keeping each window's argmax (the first maximum, or the
- * first NaN, as PyTorch picks it) as an index into the input plane. */
-static void maxpool_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
-                                  cnn_rng *rng) {
-    (void)work;
-    (void)rng;
+/* The forward pass; arg, when not NULL, keeps each window's argmax (the first
+ * maximum, or the first NaN, as PyTorch picks it) as an index into the input plane. */
+static void maxpool_run(const cnn_node *n, const float *x, float *y, int32_t *arg) {
     const cnn_layer *L = &n->L;
-    int32_t *arg = aux;
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
     const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
@@ -145,10 +116,17 @@ static void maxpool_forward_train(cnn_node *n, const float *x, float *y, void *a
                     }
                 }
                 y[(pl * oh + oy) * ow + ox] = m;
-                arg[(pl * oh + oy) * ow + ox] = (int32_t)best;
+                if (arg) arg[(pl * oh + oy) * ow + ox] = (int32_t)best;
             }
         }
     }
+}
+
+static void maxpool_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
+                                  cnn_rng *rng) {
+    (void)work;
+    (void)rng;
+    maxpool_run(n, x, y, aux);
 }
 
 static void maxpool_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
