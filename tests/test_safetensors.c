@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include "cnnkit/safetensors.h"
 
 #ifndef CNNKIT_FIXTURES
@@ -127,9 +129,7 @@ typedef struct scratch {
 static int scratch_setup(void **state) {
     scratch *s = calloc(1, sizeof *s);
     if (!s) return -1;
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->dir, sizeof s->dir, "%s/cnnkit-st-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(s->dir)) {
+    if (scratch_make(s->dir, sizeof s->dir, "st") != 0) {
         free(s);
         return -1;
     }
@@ -140,18 +140,7 @@ static int scratch_setup(void **state) {
 
 static int scratch_teardown(void **state) {
     scratch *s = *state;
-    DIR *d = opendir(s->dir);
-    if (d) {
-        struct dirent *de;
-        char p[600];
-        while ((de = readdir(d))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-            snprintf(p, sizeof p, "%s/%s", s->dir, de->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(s->dir);
+    scratch_remove(s->dir);
     free(s);
     return 0;
 }

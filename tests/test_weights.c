@@ -11,25 +11,25 @@
 
 #include <cmocka.h>
 
+#include "scratch.h"
+
 #include "cnnkit/cnnkit.h"
 
-static char dir[64];
+static char dir[256];
 
 static int make_dir(void **state) {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/cnnkit-weights-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
+    return scratch_make(dir, sizeof dir, "weights");
 }
 
 static int remove_dir(void **state) {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd);
+    scratch_remove(dir);
+    return 0;
 }
 
 static const char *tmp_path(const char *name) {
-    static char path[256];
+    static char path[600];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     return path;
 }
