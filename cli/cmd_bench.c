@@ -30,11 +30,11 @@ static int usage_bench(void) {
     return EXIT_OK;
 }
 
-/* Multiply-adds per image of a node: torchinfo's count for the layers with
- * weights (per sample), otherwise 0. */
-static double node_flops(const cnn_model *m, int node, int64_t batch) {
-    cnn_node_stats st = cnn_model_node_stats(m, node);
-    return 2.0 * (double)st.macs / (double)(batch > 0 ? batch : 1) * (double)batch;
+/* Floating-point operations of a node's inference forward over the whole batch:
+ * 2 x torchinfo's multiply-adds (counted for the inferred batch), 0 for layers
+ * without weights. */
+static double node_flops(const cnn_model *m, int node) {
+    return 2.0 * (double)cnn_model_node_stats(m, node).macs;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -149,7 +149,7 @@ int cmd_bench(int argc, char **argv) {
     }
     double flops = 0.0;
     for (int i = 0; i < cnn_model_num_nodes(m); i++)
-        flops += node_flops(m, i, (int64_t)batch);
+        flops += node_flops(m, i);
     if (train) flops *= 3.0; /* backward: the gradients of the input and of the weights */
     const double ips = (double)batch * (double)iters / elapsed;
     const double gflops = flops * (double)iters / elapsed / 1e9;
@@ -180,7 +180,7 @@ int cmd_bench(int argc, char **argv) {
         for (int i = 0; i < cnn_model_num_nodes(m); i++) {
             double f, b;
             cnn_model_node_time(m, i, &f, &b);
-            const double nf = node_flops(m, i, (int64_t)batch) * (train ? 3.0 : 1.0);
+            const double nf = node_flops(m, i) * (train ? 3.0 : 1.0);
             char rate[32] = "";
             if (nf > 0 && f + b > 0)
                 snprintf(rate, sizeof rate, "%.1f", nf * (double)iters / (f + b) / 1e9);
