@@ -1,8 +1,12 @@
-/* op_conv2d.c - Conv2d: im2col, then one SGEMM per image and group through CBLAS. */
+/* op_conv2d.c - Conv2d: im2col, then a matrix product per image or per chunk of images. */
 #include <cblas.h>
+#include <omp.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "conv_direct.h"
+#include "gemm.h"
+#include "im2col.h"
 #include "model_impl.h"
 
 static bool conv_check(const cnn_layer *L, char *err, size_t errlen) {
@@ -85,15 +89,35 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
     if (!L->bias) cnn_sb_puts(sb, ", bias=False");
 }
 
-/* Convolution as GEMM over a chunk of B images at once: im2col lays the
- * chunk's patches side by side, col = (K, B*P) with K = C/groups*kh*kw and
- * P = oh*ow, so one SGEMM per group computes (OC/groups, B*P) outputs. Small
- * layers (LeNet's) then make one large GEMM instead of hundreds of tiny ones.
- * The chunk is as large as the workspace cap allows. */
-#define CONV_WORK_CAP ((size_t)8 << 20) /* floats: 32 MiB */
+/* Two ways to run a convolution, chosen per layer and batch from
+ * measurements on a 2-core AVX-512 Xeon:
+ *
+ * Per image, when one image's patches fit in L2 (K*P floats, K =
+ * C/groups*kh*kw, P = oh*ow) and the batch keeps every thread busy, or the
+ * layer is too small to share: each thread takes whole images and runs them
+ * on its own, straight into the output, bias included: no barrier inside
+ * the layer and no layout copy. With stride 1 and AVX-512 the direct kernels
+ * of conv_direct.c read the image itself; otherwise im2col fills a buffer of
+ * the thread's own and cnn_gemm multiplies (products this small lose more to
+ * OpenBLAS's packing than they gain). LeNet's step: 2.3x faster than the
+ * chunked path.
+ *
+ * Chunked (AlexNet's large layers, and batches that would leave a thread
+ * idle): im2col lays a chunk of B images side by side, col = (K, B*P), and
+ * one multi-threaded OpenBLAS SGEMM per group computes (OC/groups, B*P),
+ * copied back to NCHW. Per image was 10% slower there: 1.5 MB of patches per
+ * image and thread leave the cache. */
+#define CONV_WORK_CAP  ((size_t)8 << 20)   /* floats: 32 MiB for the chunked path */
+#define CONV_IMAGE_CAP ((int64_t)1 << 16)  /* floats of one image's patches for the per-image path \
+                                            */
+#define CONV_SMALL_LAYER ((size_t)1 << 20) /* multiply-adds of a layer not worth sharing */
 
 typedef struct conv_dims {
     int64_t N, C, H, W, OC, oh, ow, G, Cg, OCg, K, P, chunk;
+    int threads;        /* OpenMP threads the workspace is laid out for */
+    bool per_image;     /* the per-image path */
+    bool direct;        /* the weight gradient straight from the image (conv_direct.c) */
+    cnn_conv_geom geom; /* one image and group */
 } conv_dims;
 
 static conv_dims conv_dims_of(const cnn_node *n) {
@@ -110,6 +134,25 @@ static conv_dims conv_dims_of(const cnn_node *n) {
     d.OCg = d.OC / d.G;
     d.K = d.Cg * L->kernel[0] * L->kernel[1];
     d.P = d.oh * d.ow;
+    d.threads = omp_get_max_threads();
+    /* Whole images per thread when the batch keeps every thread busy, or when
+     * the layer is too small to share out (LeNet at batch 1: one thread, no
+     * OpenBLAS start-up). */
+    const bool even = d.N >= d.threads && (d.N % d.threads == 0 || d.N >= 8 * d.threads);
+    d.per_image = d.K * d.P <= CONV_IMAGE_CAP &&
+                  (even || (size_t)(d.N * d.OC * d.K * d.P) <= CONV_SMALL_LAYER);
+    d.geom = (cnn_conv_geom){.C = (int)d.Cg,
+                             .H = (int)d.H,
+                             .W = (int)d.W,
+                             .M = (int)d.OCg,
+                             .oh = (int)d.oh,
+                             .ow = (int)d.ow,
+                             .kh = (int)L->kernel[0],
+                             .kw = (int)L->kernel[1],
+                             .ph = (int)L->padding[0],
+                             .pw = (int)L->padding[1]};
+    d.direct = d.per_image && L->stride[0] == 1 && L->stride[1] == 1 && L->dilation[0] == 1 &&
+               L->dilation[1] == 1 && cnn_conv_direct_dw_ok(&d.geom);
     /* Per image: col (K*P), the GEMM's output or input gradient (OCg*P), and for the
      * backward pass the gradient of col (K*P). */
     const size_t per = (size_t)((2 * d.K + d.OCg) * d.P);
@@ -119,104 +162,81 @@ static conv_dims conv_dims_of(const cnn_node *n) {
     return d;
 }
 
+/* Per-image path, one thread's share of the workspace: col (K*P) for im2col,
+ * and for the backward pass its own bias and weight gradients, summed at the
+ * end (16 lane sums per weight from the direct kernel, else the transposed
+ * gradient), and dy transposed (OCg*P). */
+static size_t conv_thread_floats(const conv_dims *d, bool backward) {
+    size_t f = (size_t)(d->K * d->P);
+    if (backward)
+        f += (size_t)(d->OC + 16) + (size_t)(d->OC * d->K) * (d->direct ? CNN_DIRECT_LANES : 1) +
+             (size_t)(d->OCg * d->P);
+    return (f + 15) / 16 * 16; /* 64-byte steps: no false sharing */
+}
+
 static size_t conv_workspace(const cnn_node *n) {
     conv_dims d = conv_dims_of(n);
+    if (d.per_image) return (size_t)d.threads * conv_thread_floats(&d, false) + 16;
     return (size_t)(d.chunk * (d.K + d.OCg) * d.P);
 }
 
 static size_t conv_workspace_backward(const cnn_node *n) {
     conv_dims d = conv_dims_of(n);
+    /* The transposed or flipped weights (OC*K) come first. */
+    if (d.per_image)
+        return (size_t)(d.OC * d.K + 16) + (size_t)d.threads * conv_thread_floats(&d, true) + 16;
     return (size_t)(d.chunk * (2 * d.K + d.OCg) * d.P);
 }
 
-/* The outputs ox whose input column ix = ox*s - p + kj*d falls inside [0, W):
- * [*lo, *hi), so the copy loops need no bounds test. */
-static void valid_range(int64_t W, int64_t ow, int64_t s, int64_t p, int64_t off, int64_t *lo,
-                        int64_t *hi) {
-    /* ox*s - p + off >= 0  <=>  ox >= ceil((p - off) / s) */
-    int64_t a = p - off, l = a <= 0 ? 0 : (a + s - 1) / s;
-    /* ox*s - p + off <= W - 1  <=>  ox <= floor((W - 1 + p - off) / s) */
-    int64_t c = W - 1 + p - off, h = c < 0 ? 0 : c / s + 1;
-    *lo = l < ow ? l : ow;
-    *hi = h < ow ? h : ow;
-    if (*hi < *lo) *hi = *lo;
-}
-
-/* One row (c, ki, kj) of im2col: dst[oy*ow + ox] = x[c][oy*sh - ph + ki*dh][ox*sw - pw + kj*dw],
- * zero where that falls in the padding. x is (C,H,W). */
-static void im2col_row(float *dst, const float *x, int64_t r, int64_t H, int64_t W,
-                       const cnn_layer *L, int64_t oh, int64_t ow) {
-    const int64_t kh = L->kernel[0], kw = L->kernel[1], sw = L->stride[1];
-    const int64_t c = r / (kh * kw), ki = (r / kw) % kh, kj = r % kw;
-    const int64_t off = kj * L->dilation[1] - L->padding[1];
-    int64_t lo, hi;
-    valid_range(W, ow, sw, L->padding[1], kj * L->dilation[1], &lo, &hi);
-    const float *xc = x + c * H * W;
-    for (int64_t oy = 0; oy < oh; oy++) {
-        const int64_t iy = oy * L->stride[0] - L->padding[0] + ki * L->dilation[0];
-        float *d = dst + oy * ow;
-        if (iy < 0 || iy >= H) {
-            memset(d, 0, (size_t)ow * sizeof(float));
-            continue;
-        }
-        const float *xr = xc + iy * W + off;
-        for (int64_t ox = 0; ox < lo; ox++)
-            d[ox] = 0.0f;
-        if (sw == 1)
-            memcpy(d + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
-        else
-            for (int64_t ox = lo; ox < hi; ox++)
-                d[ox] = xr[ox * sw];
-        for (int64_t ox = hi; ox < ow; ox++)
-            d[ox] = 0.0f;
-    }
+static cnn_patch_geom patch_geom(const conv_dims *d, const cnn_layer *L) {
+    return (cnn_patch_geom){.C = d->Cg,
+                            .H = d->H,
+                            .W = d->W,
+                            .kh = L->kernel[0],
+                            .kw = L->kernel[1],
+                            .sh = L->stride[0],
+                            .sw = L->stride[1],
+                            .ph = L->padding[0],
+                            .pw = L->padding[1],
+                            .dh = L->dilation[0],
+                            .dw = L->dilation[1],
+                            .oh = d->oh,
+                            .ow = d->ow};
 }
 
 /* im2col of B images of group g side by side: col is (K, B*P), image b's
  * patches in columns [b*P, (b+1)*P). One parallel loop over (image, row). */
 static void im2col_chunk(float *col, const float *x, const conv_dims *d, const cnn_layer *L,
                          int64_t b0, int64_t B, int64_t g) {
+    const cnn_patch_geom pg = patch_geom(d, L);
     const int64_t ld = B * d->P;
 #pragma omp parallel for collapse(2) schedule(static) if (B * d->K * d->P > 16384)
     for (int64_t b = 0; b < B; b++)
         for (int64_t r = 0; r < d->K; r++)
-            im2col_row(col + r * ld + b * d->P, x + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W, r,
-                       d->H, d->W, L, d->oh, d->ow);
+            cnn_im2col(col + b * d->P, ld, x + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W, &pg, r,
+                       r + 1);
 }
 
-/* The adjoint of im2col_chunk: dx[c][iy][ix] += every dcol entry that im2col read
- * from there. The rows of one channel of one image write the same plane, so
- * (image, channel) pairs are the unit of parallel work. */
+/* The chunk's col2im: the rows of one channel of one image write the same
+ * plane, so images are the unit of parallel work. */
 static void col2im_chunk(float *dx, const float *dcol, const conv_dims *d, const cnn_layer *L,
                          int64_t b0, int64_t B, int64_t g) {
-    const int64_t kh = L->kernel[0], kw = L->kernel[1], ld = B * d->P;
-    const int64_t H = d->H, W = d->W, oh = d->oh, ow = d->ow;
-#pragma omp parallel for collapse(2) schedule(static) if (B * d->K * d->P > 16384)
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t c = 0; c < d->Cg; c++) {
-            float *dxc = dx + (((b0 + b) * d->C + g * d->Cg) + c) * H * W;
-            for (int64_t ki = 0; ki < kh; ki++) {
-                for (int64_t kj = 0; kj < kw; kj++) {
-                    const float *src = dcol + ((c * kh + ki) * kw + kj) * ld + b * d->P;
-                    const int64_t sw = L->stride[1], off = kj * L->dilation[1] - L->padding[1];
-                    int64_t lo, hi;
-                    valid_range(W, ow, sw, L->padding[1], kj * L->dilation[1], &lo, &hi);
-                    for (int64_t oy = 0; oy < oh; oy++) {
-                        const int64_t iy = oy * L->stride[0] - L->padding[0] + ki * L->dilation[0];
-                        if (iy < 0 || iy >= H) continue;
-                        float *dr = dxc + iy * W + off;
-                        const float *sr = src + oy * ow;
-                        if (sw == 1)
-                            for (int64_t ox = lo; ox < hi; ox++)
-                                dr[ox] += sr[ox];
-                        else
-                            for (int64_t ox = lo; ox < hi; ox++)
-                                dr[ox * sw] += sr[ox];
-                    }
-                }
-            }
-        }
-    }
+    const cnn_patch_geom pg = patch_geom(d, L);
+#pragma omp parallel for schedule(static) if (B * d->K * d->P > 16384)
+    for (int64_t b = 0; b < B; b++)
+        cnn_col2im(dx + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W, dcol + b * d->P, B * d->P,
+                   &pg);
+}
+
+/* The patches of image b, group g, into col (K, P); a 1x1 convolution with
+ * stride 1 and no padding reads the image itself. */
+static const float *image_patches(float *col, const float *x, const conv_dims *d,
+                                  const cnn_layer *L, int64_t b, int64_t g) {
+    const float *xb = x + (b * d->C + g * d->Cg) * d->H * d->W;
+    if (d->K == d->Cg && d->P == d->H * d->W && L->padding[0] == 0 && L->padding[1] == 0) return xb;
+    const cnn_patch_geom pg = patch_geom(d, L);
+    cnn_im2col(col, d->P, xb, &pg, 0, d->K);
+    return col;
 }
 
 /* x is (N,C,H,W), y is (N,OC,oh,ow), weight is (OC, C/groups, kh, kw). */
@@ -224,6 +244,24 @@ static void conv_forward(const cnn_node *n, const float *x, float *y, float *wor
     const cnn_layer *L = &n->L;
     const conv_dims d = conv_dims_of(n);
     const float *weight = n->param[CNN_SLOT_WEIGHT], *bias = n->param[CNN_SLOT_BIAS];
+    if (d.per_image) {
+        const size_t per = conv_thread_floats(&d, false);
+#pragma omp parallel num_threads(d.N < d.threads ? (int)d.N : d.threads)
+        {
+            float *col = work + (size_t)omp_get_thread_num() * per;
+#pragma omp for schedule(static)
+            for (int64_t b = 0; b < d.N; b++) {
+                for (int64_t g = 0; g < d.G; g++) {
+                    const float *wg = weight + g * d.OCg * d.K,
+                                *bg = bias ? bias + g * d.OCg : NULL;
+                    float *yg = y + (b * d.OC + g * d.OCg) * d.P;
+                    cnn_gemm((int)d.OCg, (int)d.P, (int)d.K, wg, (int)d.K,
+                             image_patches(col, x, &d, L, b, g), (int)d.P, yg, (int)d.P, bg, false);
+                }
+            }
+        }
+        return;
+    }
     float *col = work, *out = work + d.chunk * d.K * d.P;
     for (int64_t b0 = 0; b0 < d.N; b0 += d.chunk) {
         const int64_t B = d.N - b0 < d.chunk ? d.N - b0 : d.chunk, ld = B * d.P;
@@ -245,6 +283,81 @@ static void conv_forward(const cnn_node *n, const float *x, float *y, float *wor
     }
 }
 
+/* Per image, each thread into its own dW and db (summed at the end, in
+ * thread order, so a run repeats bit for bit): dW from the image itself
+ * where the direct kernel suits the shape, else dW_g^T += col dY_g^T;
+ * db += row sums of dY_g; dx from dcol = W_g^T dY_g through col2im. */
+static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const float *x,
+                                    const float *dy, float *dx, float *work) {
+    const cnn_layer *L = &n->L;
+    const float *weight = n->param[CNN_SLOT_WEIGHT];
+    float *dweight = n->grad[CNN_SLOT_WEIGHT], *dbias = n->grad[CNN_SLOT_BIAS];
+    const int64_t nw = d->OC * d->K, nwg = d->OCg * d->K;
+    const int64_t lanes = d->direct ? CNN_DIRECT_LANES : 1;
+    const cnn_patch_geom pg = patch_geom(d, L);
+    /* W_g^T (K, OCg) per group for cnn_gemm, which takes A untransposed. */
+    float *wt = work, *thread0 = work + nw + 16 - nw % 16;
+    for (int64_t g = 0; g < d->G; g++)
+        for (int64_t o = 0; o < d->OCg; o++)
+            for (int64_t k = 0; k < d->K; k++)
+                wt[g * nwg + k * d->OCg + o] = weight[(g * d->OCg + o) * d->K + k];
+    const size_t per = conv_thread_floats(d, true);
+    const int64_t dw_at = d->OC + 16 - d->OC % 16; /* into a thread's share */
+#pragma omp parallel num_threads(d->N < d->threads ? (int)d->N : d->threads)
+    {
+        float *db = thread0 + (size_t)omp_get_thread_num() * per, *dw = db + dw_at;
+        float *col = dw + nw * lanes, *dyt = col + d->K * d->P;
+        memset(db, 0, (size_t)(col - db) * sizeof(float));
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < d->N; b++) {
+            for (int64_t g = 0; g < d->G; g++) {
+                const float *xg = x + (b * d->C + g * d->Cg) * d->H * d->W;
+                const float *dyg = dy + (b * d->OC + g * d->OCg) * d->P;
+                float *dxg = dx ? dx + (b * d->C + g * d->Cg) * d->H * d->W : NULL;
+                for (int64_t o = 0; o < d->OCg; o++) {
+                    double sum = 0.0; /* thousands of terms: float would lose digits */
+                    for (int64_t i = 0; i < d->P; i++)
+                        sum += dyg[o * d->P + i];
+                    db[g * d->OCg + o] += (float)sum;
+                }
+                if (d->direct) {
+                    cnn_conv_direct_dw(&d->geom, xg, dyg, dw + g * nwg * lanes);
+                } else {
+                    for (int64_t o = 0; o < d->OCg; o++)
+                        for (int64_t i = 0; i < d->P; i++)
+                            dyt[i * d->OCg + o] = dyg[o * d->P + i];
+                    cnn_gemm((int)d->K, (int)d->OCg, (int)d->P, image_patches(col, x, d, L, b, g),
+                             (int)d->P, dyt, (int)d->OCg, dw + g * nwg, (int)d->OCg, NULL, true);
+                }
+                if (!dxg) continue;
+                cnn_gemm((int)d->K, (int)d->P, (int)d->OCg, wt + g * nwg, (int)d->OCg, dyg,
+                         (int)d->P, col, (int)d->P, NULL, false);
+                cnn_col2im(dxg, col, d->P, &pg);
+            }
+        }
+        /* The implicit barrier above: every thread's sums are complete. */
+        const int nt = omp_get_num_threads();
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < nw; i++) {
+            /* Weight i = (g*OCg + o)*K + k; without lanes a thread holds dW_g^T. */
+            const int64_t g = i / nwg, o = i % nwg / d->K, k = i % d->K;
+            const int64_t at = d->direct ? i * lanes : g * nwg + k * d->OCg + o;
+            float sum = 0.0f;
+            for (int t = 0; t < nt; t++) {
+                const float *l = thread0 + (size_t)t * per + dw_at + at;
+                for (int64_t j = 0; j < lanes; j++)
+                    sum += l[j];
+            }
+            dweight[i] += sum;
+        }
+#pragma omp single
+        if (dbias)
+            for (int64_t o = 0; o < d->OC; o++)
+                for (int t = 0; t < nt; t++)
+                    dbias[o] += thread0[(size_t)t * per + o];
+    }
+}
+
 /* Per chunk and group, with dY' = dy gathered as (OCg, B*P):
  * dW_g += dY' col^T, db += sums of dY', dcol = W_g^T dY', then col2im into dx.
  * x and dx are (N,C,H,W), dy is (N,OC,oh,ow). */
@@ -254,6 +367,10 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
     (void)aux;
     const cnn_layer *L = &n->L;
     const conv_dims d = conv_dims_of(n);
+    if (d.per_image) {
+        conv_backward_per_image(n, &d, x, dy, dx, work);
+        return;
+    }
     const float *weight = n->param[CNN_SLOT_WEIGHT];
     float *dweight = n->grad[CNN_SLOT_WEIGHT], *dbias = n->grad[CNN_SLOT_BIAS];
     float *col = work, *dyg = work + d.chunk * d.K * d.P, *dcol = dyg + d.chunk * d.OCg * d.P;
@@ -271,10 +388,10 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
                         (int)d.K);
             if (dbias) {
                 for (int64_t o = 0; o < d.OCg; o++) {
-                    float sum = 0.0f;
+                    double sum = 0.0;
                     for (int64_t i = 0; i < ld; i++)
                         sum += dyg[o * ld + i];
-                    dbias[g * d.OCg + o] += sum;
+                    dbias[g * d.OCg + o] += (float)sum;
                 }
             }
             if (!dx) continue;

@@ -54,15 +54,15 @@ for np in 2 3; do
 done
 
 # A rank killed during the second epoch ends the job; epoch 1's checkpoint loads.
-K=(train lenet --limit 4096 --batch 64 --threads 1 --seed 5 --epochs 3)
+# Epochs of 30,000 images take a second or more, so the kill lands in epoch 2.
+K=(train lenet --limit 30000 --batch 64 --threads 1 --seed 5 --epochs 3)
 CNNKIT_MPI_TIMEOUT=20 "${mpi[@]}" -np 2 "$cnnkit" "${K[@]}" -o kill.safetensors >kill.out 2>&1 &
 job=$!
 for _ in $(seq 1 300); do
     grep -q '^epoch 1 loss' kill.out 2>/dev/null && break
-    sleep 0.1
+    sleep 0.05
 done
-sleep 0.5
-victim=$(pgrep -f "cnnkit train lenet --limit 4096" | tail -1)
+victim=$(pgrep -f "cnnkit train lenet --limit 30000" | tail -1)
 start=$(date +%s)
 [ -n "$victim" ] && kill -9 "$victim"
 wait $job

@@ -1,0 +1,131 @@
+/* conv_direct.c - a convolution's weight gradient straight from the image,
+ * for stride 1 and dilation 1: no im2col buffer to write and read back.
+ *
+ * dw[m][c][ki][kj] sums dy[m] times the input plane c shifted by (ki, kj).
+ * A register tile holds the sums of up to 4 output channels times all kw
+ * kernel columns of one kernel row, 16 outputs wide; for every output row
+ * and 16 columns it loads those 4 rows of dy once and kw shifted pieces of
+ * one input row, each with a mask that drops the columns in the padding.
+ *
+ * AVX-512 only, for its masked loads, and only where the rows are at least
+ * 16 wide: on LeNet's 28-wide first layer this beats im2col + cnn_gemm by
+ * 1.6x; on its 10-wide second layer a third of every vector idles and the
+ * tile's setup is paid every ten rows, so im2col + cnn_gemm is 2.5x faster
+ * there. */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conv_direct.h"
+#include "simd.h"
+
+#define DIRECT_KW_MAX 7 /* the weight-gradient tiles are unrolled over kw */
+
+bool cnn_conv_direct_dw_ok(const cnn_conv_geom *g) {
+#if CNN_HAVE_X86_KERNELS
+    return cnn_simd_level() == CNN_SIMD_AVX512 && g->kw >= 1 && g->kw <= DIRECT_KW_MAX &&
+           g->kh >= 1 && g->oh >= 1 && g->ow >= 16;
+#else
+    (void)g;
+    return false;
+#endif
+}
+
+#if CNN_HAVE_X86_KERNELS
+#include <immintrin.h>
+
+/* Lanes [lo, hi) of 16. */
+static inline __mmask16 lane_range(int lo, int hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    return hi > lo ? (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)) : 0;
+}
+
+/* The 16 inputs x[row][s..s+15] that sit under outputs ox0..ox0+15 at kernel
+ * column kj (s = ox0 - pw + kj): the lanes inside the row and before ow. */
+static inline __mmask16 input_lanes(const cnn_conv_geom *g, int ox0, int kj) {
+    const int s = ox0 - g->pw + kj;
+    const int hi = g->W - s < g->ow - ox0 ? g->W - s : g->ow - ox0;
+    return lane_range(-s, hi);
+}
+
+/* A pointer to x + off, where off may point before a row that a zero mask
+ * keeps from being read. */
+static inline const float *at(const float *x, ptrdiff_t off) {
+    return (const float *)((uintptr_t)x + (uintptr_t)(off * (ptrdiff_t)sizeof(float)));
+}
+
+/* Weight gradient of mr (at most 4) output channels, input channel c, kernel
+ * row ki, all kw columns: acc[r][kj] gathers dy[m0+r] * x shifted by kj, 16
+ * outputs at a time. */
+CNN_TARGET_AVX512 __attribute__((always_inline)) static inline void
+dw_tile(const int mr, const int kw, const cnn_conv_geom *g, const float *x, const float *dy,
+        float *lanes, int m0, int c, int ki) {
+    const int OP = g->oh * g->ow;
+    __m512 acc[4][DIRECT_KW_MAX];
+    for (int r = 0; r < mr; r++)
+        for (int kj = 0; kj < kw; kj++)
+            acc[r][kj] = _mm512_setzero_ps();
+    for (int ox0 = 0; ox0 < g->ow; ox0 += 16) {
+        const __mmask16 om = lane_range(0, g->ow - ox0);
+        __mmask16 m[DIRECT_KW_MAX];
+        for (int kj = 0; kj < kw; kj++)
+            m[kj] = input_lanes(g, ox0, kj);
+        for (int oy = 0; oy < g->oh; oy++) {
+            const int iy = oy - g->ph + ki;
+            if (iy < 0 || iy >= g->H) continue;
+            const float *xr = x + (c * g->H + iy) * g->W;
+            __m512 d[4];
+            for (int r = 0; r < mr; r++)
+                d[r] = _mm512_maskz_loadu_ps(om, dy + (m0 + r) * OP + oy * g->ow + ox0);
+            for (int kj = 0; kj < kw; kj++) {
+                const __m512 xv = _mm512_maskz_loadu_ps(m[kj], at(xr, ox0 - g->pw + kj));
+                for (int r = 0; r < mr; r++)
+                    acc[r][kj] = _mm512_fmadd_ps(d[r], xv, acc[r][kj]);
+            }
+        }
+    }
+    for (int r = 0; r < mr; r++)
+        for (int kj = 0; kj < kw; kj++) {
+            float *l =
+                lanes + ((size_t)(((m0 + r) * g->C + c) * g->kh + ki) * kw + kj) * CNN_DIRECT_LANES;
+            _mm512_storeu_ps(l, _mm512_add_ps(_mm512_loadu_ps(l), acc[r][kj]));
+        }
+}
+
+#define DW(mr, kw) dw_tile(mr, kw, g, x, dy, lanes, m0, c, ki)
+#define DW_KW(kw)                                                                                  \
+    switch (mr) {                                                                                  \
+    case 4: DW(4, kw); break;                                                                      \
+    case 3: DW(3, kw); break;                                                                      \
+    case 2: DW(2, kw); break;                                                                      \
+    default: DW(1, kw); break;                                                                     \
+    }
+
+CNN_TARGET_AVX512 static void direct_dw_avx512(const cnn_conv_geom *g, const float *x,
+                                               const float *dy, float *lanes) {
+    for (int m0 = 0; m0 < g->M; m0 += 4) {
+        const int mr = g->M - m0 < 4 ? g->M - m0 : 4;
+        for (int c = 0; c < g->C; c++) {
+            for (int ki = 0; ki < g->kh; ki++) {
+                switch (g->kw) {
+                case 1: DW_KW(1); break;
+                case 2: DW_KW(2); break;
+                case 3: DW_KW(3); break;
+                case 4: DW_KW(4); break;
+                case 5: DW_KW(5); break;
+                case 6: DW_KW(6); break;
+                default: DW_KW(7); break;
+                }
+            }
+        }
+    }
+}
+#endif
+
+void cnn_conv_direct_dw(const cnn_conv_geom *g, const float *x, const float *dy, float *lanes) {
+#if CNN_HAVE_X86_KERNELS
+    direct_dw_avx512(g, x, dy, lanes);
+#else
+    (void)g, (void)x, (void)dy, (void)lanes;
+#endif
+}

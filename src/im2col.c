@@ -1,0 +1,189 @@
+/* im2col.c - patches of an image as rows of a matrix, and back. A row is oh
+ * segments of ow floats, each a piece of one input row with zeros where the
+ * window hangs over the padding. The segments are short (LeNet's are 10 and
+ * 28 floats), so the cost is per segment: the AVX-512 build moves a stride-1
+ * segment with one masked load and store per 16 floats, the mask doing the
+ * padding; the portable build works out the valid range [lo, hi) once per
+ * row and copies between zero fills. */
+#include <stdbool.h>
+#include <string.h>
+
+#include "im2col.h"
+#include "simd.h"
+
+/* The outputs ox whose input column ix = ox*s - p + off falls inside [0, W):
+ * [*lo, *hi), so the copy loops need no bounds test. */
+static void valid_range(int64_t W, int64_t ow, int64_t s, int64_t p, int64_t off, int64_t *lo,
+                        int64_t *hi) {
+    /* ox*s - p + off >= 0  <=>  ox >= ceil((p - off) / s) */
+    int64_t a = p - off, l = a <= 0 ? 0 : (a + s - 1) / s;
+    /* ox*s - p + off <= W - 1  <=>  ox <= floor((W - 1 + p - off) / s) */
+    int64_t c = W - 1 + p - off, h = c < 0 ? 0 : c / s + 1;
+    *lo = l < ow ? l : ow;
+    *hi = h < ow ? h : ow;
+    if (*hi < *lo) *hi = *lo;
+}
+
+/* Row r of the patch matrix is (c, ki, kj); stepping through the rows keeps
+ * the three counters instead of dividing per row (a 64-bit division costs
+ * as much as copying a LeNet segment). */
+typedef struct row_index {
+    int64_t c, ki, kj;
+} row_index;
+
+static row_index row_index_at(const cnn_patch_geom *g, int64_t r) {
+    return (row_index){r / (g->kh * g->kw), r / g->kw % g->kh, r % g->kw};
+}
+
+static void row_index_next(const cnn_patch_geom *g, row_index *ri) {
+    if (++ri->kj < g->kw) return;
+    ri->kj = 0;
+    if (++ri->ki < g->kh) return;
+    ri->ki = 0;
+    ri->c++;
+}
+
+static void im2col_generic(float *col, int64_t ld, const float *x, const cnn_patch_geom *g,
+                           int64_t r0, int64_t r1) {
+    const int64_t ow = g->ow;
+    row_index ri = row_index_at(g, r0);
+    for (int64_t r = r0; r < r1; r++, row_index_next(g, &ri)) {
+        const int64_t c = ri.c, ki = ri.ki, kj = ri.kj;
+        const int64_t off = kj * g->dw - g->pw;
+        int64_t lo, hi;
+        valid_range(g->W, ow, g->sw, g->pw, kj * g->dw, &lo, &hi);
+        float *dst = col + r * ld;
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            const int64_t iy = oy * g->sh - g->ph + ki * g->dh;
+            float *d = dst + oy * ow;
+            if (iy < 0 || iy >= g->H) {
+                memset(d, 0, (size_t)ow * sizeof(float));
+                continue;
+            }
+            const float *xr = x + (c * g->H + iy) * g->W + off;
+            for (int64_t ox = 0; ox < lo; ox++)
+                d[ox] = 0.0f;
+            if (g->sw == 1)
+                memcpy(d + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+            else
+                for (int64_t ox = lo; ox < hi; ox++)
+                    d[ox] = xr[ox * g->sw];
+            for (int64_t ox = hi; ox < ow; ox++)
+                d[ox] = 0.0f;
+        }
+    }
+}
+
+static void col2im_generic(float *dx, const float *col, int64_t ld, const cnn_patch_geom *g) {
+    const int64_t ow = g->ow;
+    row_index ri = row_index_at(g, 0);
+    for (int64_t r = 0; r < g->C * g->kh * g->kw; r++, row_index_next(g, &ri)) {
+        const int64_t c = ri.c, ki = ri.ki, kj = ri.kj;
+        const int64_t off = kj * g->dw - g->pw;
+        int64_t lo, hi;
+        valid_range(g->W, ow, g->sw, g->pw, kj * g->dw, &lo, &hi);
+        for (int64_t oy = 0; oy < g->oh; oy++) {
+            const int64_t iy = oy * g->sh - g->ph + ki * g->dh;
+            if (iy < 0 || iy >= g->H) continue;
+            float *dr = dx + (c * g->H + iy) * g->W + off;
+            const float *sr = col + r * ld + oy * ow;
+            if (g->sw == 1)
+                for (int64_t ox = lo; ox < hi; ox++)
+                    dr[ox] += sr[ox];
+            else
+                for (int64_t ox = lo; ox < hi; ox++)
+                    dr[ox * g->sw] += sr[ox];
+        }
+    }
+}
+
+#if CNN_HAVE_X86_KERNELS
+#include <immintrin.h>
+
+/* Lanes [lo, hi) of 16, clipped to the vector. */
+static inline __mmask16 lane_range(int64_t lo, int64_t hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    return hi > lo ? (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u)) : 0;
+}
+
+/* Stride 1: the segment for outputs ox0..ox0+15 of row oy reads
+ * x[iy][s..s+15], s = ox0 - pw + kj*dw; the lanes outside [0, W) read
+ * nothing and are zero. The masks depend on the row of col, not on oy. */
+CNN_TARGET_AVX512 static void im2col_avx512(float *col, int64_t ld, const float *x,
+                                            const cnn_patch_geom *g, int64_t r0, int64_t r1) {
+    const int64_t ow = g->ow, chunks = (ow + 15) / 16;
+    row_index ri = row_index_at(g, r0);
+    for (int64_t r = r0; r < r1; r++, row_index_next(g, &ri)) {
+        const float *xc = x + ri.c * g->H * g->W;
+        float *dst = col + r * ld;
+        for (int64_t q = 0; q < chunks; q++) {
+            const int64_t ox0 = q * 16, s = ox0 - g->pw + ri.kj * g->dw;
+            const __mmask16 out = lane_range(0, ow - ox0), in = lane_range(-s, g->W - s) & out;
+            for (int64_t oy = 0; oy < g->oh; oy++) {
+                const int64_t iy = oy * g->sh - g->ph + ri.ki * g->dh;
+                const bool inside = iy >= 0 && iy < g->H;
+                /* The address is formed as an integer: s may point before the row. */
+                const float *src = (const float *)((uintptr_t)(xc + (inside ? iy : 0) * g->W) +
+                                                   (uintptr_t)(s * 4));
+                _mm512_mask_storeu_ps(dst + oy * ow + ox0, out,
+                                      _mm512_maskz_loadu_ps(inside ? in : 0, src));
+            }
+        }
+    }
+}
+
+/* Stride 1, gathered by the destination: each 16 floats of an input row
+ * dx[c][iy] take the kw entries of every col row (c, ki, *) that fall on
+ * them, and are written once. (Scattering row by row instead stores to a
+ * place that the next row's load overlaps, shifted by one float, which
+ * defeats store forwarding: 2.7x slower on LeNet's second layer.) */
+CNN_TARGET_AVX512 static void col2im_avx512(float *dx, const float *col, int64_t ld,
+                                            const cnn_patch_geom *g) {
+    const int64_t ow = g->ow, kk = g->kh * g->kw;
+    for (int64_t c = 0; c < g->C; c++) {
+        for (int64_t ki = 0; ki < g->kh; ki++) {
+            const float *rows = col + (c * kk + ki * g->kw) * ld;
+            for (int64_t oy = 0; oy < g->oh; oy++) {
+                const int64_t iy = oy * g->sh - g->ph + ki * g->dh;
+                if (iy < 0 || iy >= g->H) continue;
+                float *dr = dx + (c * g->H + iy) * g->W;
+                for (int64_t ix0 = 0; ix0 < g->W; ix0 += 16) {
+                    const __mmask16 wm = lane_range(0, g->W - ix0);
+                    __m512 acc = _mm512_maskz_loadu_ps(wm, dr + ix0);
+                    for (int64_t kj = 0; kj < g->kw; kj++) {
+                        /* ox = ix + pw - kj*dw for ix = ix0 + lane. */
+                        const int64_t o0 = ix0 + g->pw - kj * g->dw;
+                        const __mmask16 m = lane_range(-o0, ow - o0) & wm;
+                        const float *src = (const float *)((uintptr_t)(rows + kj * ld + oy * ow) +
+                                                           (uintptr_t)(o0 * 4));
+                        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, src));
+                    }
+                    _mm512_mask_storeu_ps(dr + ix0, wm, acc);
+                }
+            }
+        }
+    }
+}
+#endif
+
+void cnn_im2col(float *col, int64_t ld, const float *x, const cnn_patch_geom *g, int64_t r0,
+                int64_t r1) {
+#if CNN_HAVE_X86_KERNELS
+    if (g->sw == 1 && cnn_simd_level() == CNN_SIMD_AVX512) {
+        im2col_avx512(col, ld, x, g, r0, r1);
+        return;
+    }
+#endif
+    im2col_generic(col, ld, x, g, r0, r1);
+}
+
+void cnn_col2im(float *dx, const float *col, int64_t ld, const cnn_patch_geom *g) {
+#if CNN_HAVE_X86_KERNELS
+    if (g->sw == 1 && cnn_simd_level() == CNN_SIMD_AVX512) {
+        col2im_avx512(dx, col, ld, g);
+        return;
+    }
+#endif
+    col2im_generic(dx, col, ld, g);
+}

@@ -1,0 +1,66 @@
+/* vmath.c - elementwise math the compiler can vectorize: exp by range
+ * reduction and Cephes' degree-6 polynomial, written without branches or
+ * calls so that each loop becomes vector code. One body, compiled three
+ * times (AVX-512, AVX2 + FMA, baseline) and chosen by cnn_simd_level(). */
+#include <stdint.h>
+#include <string.h>
+
+#include "simd.h"
+#include "vmath.h"
+
+/* exp(x) for x in [-87.33, 88]: x = n ln2 + r with |r| <= ln2/2, exp(r) from
+ * the polynomial, 2^n put straight into the exponent bits. Callers clamp x
+ * first (the bounds keep 2^n a normal number); NaN passes the clamps. */
+__attribute__((always_inline)) static inline float exp_reduced(float x) {
+    const float big = 0x1.8p23f; /* adding it rounds to an integer, kept in the low bits */
+    const float t = x * 1.44269504088896341f + big;
+    const float n = t - big;
+    float r = x - n * 0.693359375f; /* ln2 in two parts, Cephes' C1 + C2 */
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4b400000u + 127u) << 23; /* the low bits of t are n */
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* exp(-x) is clamped to [exp(-87.33), exp(88)]: past those bounds sigmoid is
+ * 1 to the last bit, or below 6e-39. */
+__attribute__((always_inline)) static inline void sigmoid_body(float *y, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        float v = -x[i];
+        v = v > 89.0f ? 89.0f : v;
+        v = v < -87.33f ? -87.33f : v;
+        y[i] = 1.0f / (1.0f + exp_reduced(v));
+    }
+}
+
+static void sigmoid_generic(float *y, const float *x, size_t n) { sigmoid_body(y, x, n); }
+
+#if CNN_HAVE_X86_KERNELS
+CNN_TARGET_AVX512 static void sigmoid_avx512(float *y, const float *x, size_t n) {
+    sigmoid_body(y, x, n);
+}
+CNN_TARGET_AVX2 static void sigmoid_avx2(float *y, const float *x, size_t n) {
+    sigmoid_body(y, x, n);
+}
+#endif
+
+void cnn_vsigmoid(float *y, const float *x, size_t n) {
+#if CNN_HAVE_X86_KERNELS
+    switch (cnn_simd_level()) {
+    case CNN_SIMD_AVX512: sigmoid_avx512(y, x, n); return;
+    case CNN_SIMD_AVX2: sigmoid_avx2(y, x, n); return;
+    default: break;
+    }
+#endif
+    sigmoid_generic(y, x, n);
+}

@@ -1,0 +1,381 @@
+/* test_kernels.c - cnnkit's own kernels against their definitions in plain
+ * double-precision loops: the register-tiled matrix product, the direct
+ * weight gradient, im2col and col2im, the vector sigmoid, and a Conv2d
+ * layer down each of its paths (chunked; per image, with the direct weight
+ * gradient where it applies). CTest runs it once per instruction set
+ * (CNNKIT_SIMD), so every build of every kernel this machine can run is
+ * checked. */
+#include <math.h>
+#include <setjmp.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <omp.h>
+
+#include "cnnkit/cnnkit.h"
+#include "cnnkit/cpu.h"
+#include "conv_direct.h"
+#include "gemm.h"
+#include "im2col.h"
+#include "vmath.h"
+
+static float *random_floats(cnn_rng *rng, size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    assert_non_null(p);
+    for (size_t i = 0; i < n; i++)
+        p[i] = cnn_rng_uniform(rng) * 2.0f - 1.0f;
+    return p;
+}
+
+static void gemm_should_equal_the_plain_product_for_every_tile_shape(void **state) {
+    (void)state;
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 1, 0);
+    /* Row and column counts on both sides of every tile edge (6 and 8 rows,
+     * 8, 16 and 32 columns), with leading dimensions wider than the matrices. */
+    const int shapes[][3] = {{1, 1, 1},    {6, 784, 25}, {16, 100, 150}, {150, 100, 16},
+                             {7, 13, 5},   {9, 33, 3},   {8, 32, 64},    {5, 17, 1},
+                             {13, 47, 29}, {3, 8, 7},    {17, 15, 2},    {25, 6, 784}};
+    double worst = 0.0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        const int lda = K + 3, ldb = N + 5, ldc = N + 2;
+        float *A = random_floats(&rng, (size_t)M * lda), *B = random_floats(&rng, (size_t)K * ldb);
+        float *bias = random_floats(&rng, (size_t)M), *C = random_floats(&rng, (size_t)M * ldc);
+        float *C0 = malloc((size_t)M * ldc * sizeof *C0);
+        assert_non_null(C0);
+        for (int mode = 0; mode < 3; mode++) { /* plain, bias, accumulate */
+            memcpy(C0, C, (size_t)M * ldc * sizeof *C);
+            cnn_gemm(M, N, K, A, lda, B, ldb, C, ldc, mode == 1 ? bias : NULL, mode == 2);
+            for (int i = 0; i < M; i++) {
+                for (int j = 0; j < ldc; j++) {
+                    if (j >= N) { /* past the matrix: untouched */
+                        assert_true(C[i * ldc + j] == C0[i * ldc + j]);
+                        continue;
+                    }
+                    double ref = mode == 1 ? bias[i] : mode == 2 ? C0[i * ldc + j] : 0.0, mag = 1;
+                    for (int k = 0; k < K; k++) {
+                        ref += (double)A[i * lda + k] * B[k * ldb + j];
+                        mag += fabs((double)A[i * lda + k] * B[k * ldb + j]);
+                    }
+                    const double err = fabs(C[i * ldc + j] - ref) / mag;
+                    if (err > worst) worst = err;
+                    if (err > 1e-6)
+                        fail_msg("gemm %dx%dx%d mode %d: C[%d][%d] = %.9g, expected %.9g", M, N, K,
+                                 mode, i, j, C[i * ldc + j], ref);
+                }
+            }
+        }
+        free(A), free(B), free(bias), free(C), free(C0);
+    }
+    printf("  gemm (%s): worst error %.3g of the sum of |terms|\n", cnn_simd_name(cnn_simd_level()),
+           worst);
+}
+
+/* LeNet's two layers, rows narrower and wider than 16 and 32, odd row
+ * counts, padding larger than the kernel and negative. */
+static const cnn_conv_geom geoms[] = {
+    {1, 28, 28, 6, 28, 28, 5, 5, 2, 2},  {6, 14, 14, 16, 10, 10, 5, 5, 0, 0},
+    {16, 10, 10, 6, 14, 14, 5, 5, 4, 4}, {3, 7, 9, 9, 5, 7, 3, 3, 0, 0},
+    {2, 40, 37, 5, 38, 39, 3, 1, 0, 1},  {4, 5, 5, 11, 9, 11, 3, 3, 3, 4},
+    {2, 9, 20, 3, 5, 16, 5, 5, 0, 0},    {1, 6, 50, 2, 4, 44, 7, 7, 2, 0},
+    {5, 12, 12, 4, 12, 12, 1, 1, 0, 0},  {3, 11, 11, 8, 5, 5, 5, 5, -1, -1},
+};
+
+static void direct_weight_gradient_should_equal_the_plain_loops(void **state) {
+    (void)state;
+    if (cnn_simd_level() != CNN_SIMD_AVX512) {
+        printf("  direct weight gradient: not used with %s kernels\n",
+               cnn_simd_name(cnn_simd_level()));
+        skip();
+    }
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 2, 0);
+    double worst = 0.0;
+    for (size_t s = 0; s < sizeof geoms / sizeof geoms[0]; s++) {
+        const cnn_conv_geom *g = &geoms[s];
+        assert_true(g->oh == g->H + 2 * g->ph - g->kh + 1 && g->ow == g->W + 2 * g->pw - g->kw + 1);
+        const size_t nx = (size_t)g->C * g->H * g->W, ny = (size_t)g->M * g->oh * g->ow;
+        const size_t nw = (size_t)g->M * g->C * g->kh * g->kw;
+        float *x = random_floats(&rng, nx), *dy = random_floats(&rng, ny);
+        float *lanes = calloc(nw * CNN_DIRECT_LANES, sizeof *lanes);
+        assert_non_null(lanes);
+        cnn_conv_direct_dw(g, x, dy, lanes);
+        cnn_conv_direct_dw(g, x, dy, lanes); /* accumulates: twice the gradient */
+        for (size_t i = 0; i < nw; i++) {
+            const int kj = (int)(i % g->kw), ki = (int)(i / g->kw % g->kh);
+            const int c = (int)(i / ((size_t)g->kw * g->kh) % g->C);
+            const int m = (int)(i / ((size_t)g->kw * g->kh * g->C));
+            double ref = 0.0, mag = 1.0, got = 0.0;
+            for (int oy = 0; oy < g->oh; oy++)
+                for (int ox = 0; ox < g->ow; ox++) {
+                    const int iy = oy - g->ph + ki, ix = ox - g->pw + kj;
+                    if (iy < 0 || iy >= g->H || ix < 0 || ix >= g->W) continue;
+                    const double t = 2.0 * dy[((size_t)m * g->oh + oy) * g->ow + ox] *
+                                     x[((size_t)c * g->H + iy) * g->W + ix];
+                    ref += t;
+                    mag += fabs(t);
+                }
+            for (int l = 0; l < CNN_DIRECT_LANES; l++)
+                got += lanes[i * CNN_DIRECT_LANES + l];
+            const double err = fabs(got - ref) / mag;
+            if (err > worst) worst = err;
+            if (err > 1e-6) fail_msg("geometry %zu: dw[%zu] = %.9g, expected %.9g", s, i, got, ref);
+        }
+        free(x), free(dy), free(lanes);
+    }
+    printf("  direct weight gradient: worst error %.3g of the sum of |terms|\n", worst);
+}
+
+/* im2col against its definition, and col2im against the scatter it adjoins,
+ * exactly (both only move and add floats), with a guard float after each row. */
+static void im2col_and_col2im_should_follow_their_definitions(void **state) {
+    (void)state;
+    const cnn_patch_geom pgs[] = {
+        /* C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow */
+        {1, 28, 28, 5, 5, 1, 1, 2, 2, 1, 1, 28, 28}, {6, 14, 14, 5, 5, 1, 1, 0, 0, 1, 1, 10, 10},
+        {2, 11, 10, 3, 3, 2, 2, 1, 0, 1, 1, 6, 4},   {3, 9, 40, 3, 3, 1, 1, 2, 2, 2, 2, 9, 40},
+        {1, 20, 17, 11, 11, 4, 4, 2, 2, 1, 1, 4, 3}, {2, 7, 7, 7, 7, 1, 1, 3, 9, 1, 1, 7, 19},
+    };
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 4, 0);
+    for (size_t s = 0; s < sizeof pgs / sizeof pgs[0]; s++) {
+        const cnn_patch_geom *g = &pgs[s];
+        assert_true(g->oh == (g->H + 2 * g->ph - g->dh * (g->kh - 1) - 1) / g->sh + 1);
+        assert_true(g->ow == (g->W + 2 * g->pw - g->dw * (g->kw - 1) - 1) / g->sw + 1);
+        const int64_t K = g->C * g->kh * g->kw, P = g->oh * g->ow, ld = P + 1;
+        const size_t nx = (size_t)(g->C * g->H * g->W);
+        float *x = random_floats(&rng, nx), *col = random_floats(&rng, (size_t)(K * ld));
+        float *dx = random_floats(&rng, nx), *ref = malloc(nx * sizeof *ref);
+        assert_non_null(ref);
+        for (int64_t r = 0; r < K; r++)
+            col[r * ld + P] = 7.0f;
+        cnn_im2col(col, ld, x, g, 0, K);
+        memcpy(ref, dx, nx * sizeof *ref);
+        cnn_col2im(dx, col, ld, g);
+        for (int64_t r = 0; r < K; r++) {
+            const int64_t c = r / (g->kh * g->kw), ki = r / g->kw % g->kh, kj = r % g->kw;
+            assert_true(col[r * ld + P] == 7.0f);
+            for (int64_t oy = 0; oy < g->oh; oy++)
+                for (int64_t ox = 0; ox < g->ow; ox++) {
+                    const int64_t iy = oy * g->sh - g->ph + ki * g->dh;
+                    const int64_t ix = ox * g->sw - g->pw + kj * g->dw;
+                    const bool in = iy >= 0 && iy < g->H && ix >= 0 && ix < g->W;
+                    const float want = in ? x[(c * g->H + iy) * g->W + ix] : 0.0f;
+                    if (col[r * ld + oy * g->ow + ox] != want)
+                        fail_msg("geometry %zu: col[%lld][%lld] = %g, expected %g", s, (long long)r,
+                                 (long long)(oy * g->ow + ox), col[r * ld + oy * g->ow + ox], want);
+                    if (in) ref[(c * g->H + iy) * g->W + ix] += want;
+                }
+        }
+        for (size_t i = 0; i < nx; i++)
+            if (dx[i] != ref[i])
+                fail_msg("geometry %zu: dx[%zu] = %g, expected %g", s, i, dx[i], ref[i]);
+        free(x), free(col), free(dx), free(ref);
+    }
+}
+
+static void sigmoid_should_be_within_two_ulp_and_keep_nan(void **state) {
+    (void)state;
+    enum { N = 200001 };
+    float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
+    assert_true(x && y);
+    for (int i = 0; i < N; i++)
+        x[i] = -100.0f + 200.0f * (float)i / (N - 1);
+    cnn_vsigmoid(y, x, N);
+    double worst = 0.0;
+    for (int i = 0; i < N; i++) {
+        const double ref = 1.0 / (1.0 + exp(-(double)x[i]));
+        /* Below 1e-37 (x < -85) float runs out of normal numbers: ask for 1e-38 absolute. */
+        const bool tiny = ref < 1e-37;
+        const double err = tiny ? 0.0 : fabs(y[i] - ref) / ref;
+        if (err > worst) worst = err;
+        if (err > 2.4e-7 || (tiny && fabs(y[i] - ref) > 1e-38))
+            fail_msg("sigmoid(%.9g) = %.9g, expected %.9g", x[i], y[i], ref);
+    }
+    const float special[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f};
+    float out[5];
+    cnn_vsigmoid(out, special, 5);
+    assert_true(isnan(out[0]));
+    assert_true(out[1] == 1.0f && out[2] == 0.0f && out[3] == 0.5f && out[4] == 0.5f);
+    printf("  sigmoid (%s): worst relative error %.3g\n", cnn_simd_name(cnn_simd_level()), worst);
+    free(x), free(y);
+}
+
+/* One Conv2d layer run through a model: input, output gradient, and what
+ * the model computes from them. */
+typedef struct conv_run {
+    float *x, *dy, *w, *b, *y, *dx, *dw, *db;
+    size_t nx, ny, nw, nb;
+} conv_run;
+
+static conv_run run_conv(const cnn_layer *L, const int64_t shape[4], int threads) {
+    cnn_set_threads(threads);
+    cnn_model *m = cnn_model_new("Net");
+    assert_non_null(m);
+    assert_true(cnn_model_add_layer(m, 0, "conv", L) >= 0);
+    assert_int_equal(cnn_model_finalize(m), CNN_OK);
+    assert_int_equal(cnn_model_init(m, CNN_INIT_DEFAULT, 5), CNN_OK);
+    cnn_tensor x;
+    cnn_shape s = cnn_shape_make(4, shape);
+    assert_int_equal(cnn_tensor_alloc(&x, &s), CNN_OK);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 3, 0);
+    conv_run r = {.nx = cnn_tensor_numel(&x)};
+    for (size_t i = 0; i < r.nx; i++)
+        x.data[i] = cnn_rng_uniform(&rng) * 2.0f - 1.0f;
+    const float *y = cnn_model_forward_train(m, &x, 1, 0);
+    assert_non_null(y);
+    cnn_shape ys = cnn_model_output_shape(m);
+    cnn_shape_numel(&ys, &r.ny);
+    cnn_param_info w = cnn_model_param(m, 0), b = cnn_model_param(m, 1);
+    r.nw = w.numel;
+    r.nb = b.numel;
+    r.x = x.data;
+    r.y = malloc(r.ny * sizeof(float));
+    r.dy = malloc(r.ny * sizeof(float));
+    r.dx = malloc(r.nx * sizeof(float));
+    r.w = malloc(r.nw * sizeof(float));
+    r.b = malloc(r.nb * sizeof(float));
+    r.dw = malloc(r.nw * sizeof(float));
+    r.db = malloc(r.nb * sizeof(float));
+    assert_true(r.y && r.dy && r.dx && r.w && r.b && r.dw && r.db);
+    memcpy(r.y, y, r.ny * sizeof(float));
+    for (size_t i = 0; i < r.ny; i++)
+        r.dy[i] = cnn_rng_uniform(&rng) - 0.5f;
+    cnn_model_zero_grad(m);
+    assert_int_equal(cnn_model_backward(m, x.data, r.dy, r.dx), CNN_OK);
+    memcpy(r.w, w.data, r.nw * sizeof(float));
+    memcpy(r.b, b.data, r.nb * sizeof(float));
+    memcpy(r.dw, w.grad, r.nw * sizeof(float));
+    memcpy(r.db, b.grad, r.nb * sizeof(float));
+    cnn_model_free(m);
+    return r;
+}
+
+static void free_run(conv_run *r) {
+    free(r->x), free(r->dy), free(r->w), free(r->b), free(r->y), free(r->dx), free(r->dw),
+        free(r->db);
+}
+
+/* Every product of the convolution in double: the reference values of y, dx,
+ * dw and db, and for each the sum of the magnitudes of its terms, which
+ * bounds what float rounding may move it by. */
+typedef struct conv_ref_sums {
+    double *v, *mag;
+} conv_ref_sums;
+
+static conv_ref_sums ref_alloc(size_t n, const float *init) {
+    conv_ref_sums r = {calloc(n, sizeof(double)), calloc(n, sizeof(double))};
+    assert_true(r.v && r.mag);
+    for (size_t i = 0; init && i < n; i++) {
+        r.v[i] = init[i];
+        r.mag[i] = fabs((double)init[i]);
+    }
+    return r;
+}
+
+static void ref_add(conv_ref_sums *r, size_t i, double t) {
+    r->v[i] += t;
+    r->mag[i] += fabs(t);
+}
+
+/* The worst |got - ref| / (1 + sum of |terms|) over n values. */
+static double ref_error(const conv_ref_sums *r, const float *got, size_t n) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double e = fabs(got[i] - r->v[i]) / (1.0 + r->mag[i]);
+        if (e > worst) worst = e;
+    }
+    free(r->v), free(r->mag);
+    return worst;
+}
+
+/* A run's four results against the double reference; returns the worst. */
+static double check_run(const cnn_layer *L, const int64_t shape[4], const conv_run *r,
+                        double err[4]) {
+    const int64_t N = shape[0], C = shape[1], H = shape[2], W = shape[3], OC = L->out;
+    const int64_t G = L->groups, Cg = C / G, OCg = OC / G, kh = L->kernel[0], kw = L->kernel[1];
+    const int64_t oh = (H + 2 * L->padding[0] - kh) / L->stride[0] + 1;
+    const int64_t ow = (W + 2 * L->padding[1] - kw) / L->stride[1] + 1;
+    assert_true((size_t)(N * OC * oh * ow) == r->ny);
+    conv_ref_sums y = ref_alloc(r->ny, NULL), dx = ref_alloc(r->nx, NULL);
+    conv_ref_sums dw = ref_alloc(r->nw, NULL), db = ref_alloc(r->nb, NULL);
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t o = 0; o < OC; o++)
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    const size_t yi = (size_t)(((n * OC + o) * oh + oy) * ow + ox);
+                    ref_add(&y, yi, r->b[o]);
+                    ref_add(&db, (size_t)o, r->dy[yi]);
+                    for (int64_t c = 0; c < Cg; c++)
+                        for (int64_t ki = 0; ki < kh; ki++)
+                            for (int64_t kj = 0; kj < kw; kj++) {
+                                const int64_t iy = oy * L->stride[0] - L->padding[0] + ki;
+                                const int64_t ix = ox * L->stride[1] - L->padding[1] + kj;
+                                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                                const size_t xi =
+                                    (size_t)(((n * C + o / OCg * Cg + c) * H + iy) * W + ix);
+                                const size_t wi = (size_t)(((o * Cg + c) * kh + ki) * kw + kj);
+                                ref_add(&y, yi, (double)r->w[wi] * r->x[xi]);
+                                ref_add(&dx, xi, (double)r->w[wi] * r->dy[yi]);
+                                ref_add(&dw, wi, (double)r->x[xi] * r->dy[yi]);
+                            }
+                }
+    err[0] = ref_error(&y, r->y, r->ny);
+    err[1] = ref_error(&dx, r->dx, r->nx);
+    err[2] = ref_error(&dw, r->dw, r->nw);
+    err[3] = ref_error(&db, r->db, r->nb);
+    return fmax(fmax(err[0], err[1]), fmax(err[2], err[3]));
+}
+
+/* A batch of 8 on 3 threads takes the chunked path (a thread would idle, and
+ * each layer has over 2^20 multiply-adds); on 1 or 2 threads the per-image
+ * path, direct where the kernels allow. Each against double precision. */
+static void convolution_paths_should_equal_double_precision(void **state) {
+    (void)state;
+    const int saved = omp_get_max_threads();
+    cnn_layer lenet2 = cnn_conv2d(6, 16, 5), padded = cnn_conv2d(3, 32, 3);
+    cnn_layer strided = cnn_conv2d(4, 16, 3), grouped = cnn_conv2d(8, 32, 3);
+    padded.padding[0] = padded.padding[1] = 2;
+    strided.stride[0] = strided.stride[1] = 2;
+    strided.padding[0] = 1;
+    grouped.groups = 2;
+    struct {
+        const char *name;
+        cnn_layer L;
+        int64_t shape[4];
+    } cases[] = {{"LeNet conv2", lenet2, {8, 6, 14, 14}},
+                 {"3x3 padding 2", padded, {8, 3, 9, 21}},
+                 {"3x3 stride 2", strided, {8, 4, 41, 40}},
+                 {"groups 2", grouped, {8, 8, 20, 20}}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        for (int t = 1; t <= 3; t++) {
+            conv_run r = run_conv(&cases[c].L, cases[c].shape, t);
+            double e[4];
+            const double worst = check_run(&cases[c].L, cases[c].shape, &r, e);
+            printf("  %-14s %d thread%s (%s): y %.2g, dx %.2g, dw %.2g, db %.2g\n", cases[c].name,
+                   t, t > 1 ? "s" : " ", t == 3 ? "chunked" : "per image", e[0], e[1], e[2], e[3]);
+            assert_true(worst < 1e-6);
+            free_run(&r);
+        }
+    }
+    cnn_set_threads(saved);
+}
+
+int main(void) {
+    printf("kernels: %s\n", cnn_simd_name(cnn_simd_level()));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(gemm_should_equal_the_plain_product_for_every_tile_shape),
+        cmocka_unit_test(direct_weight_gradient_should_equal_the_plain_loops),
+        cmocka_unit_test(im2col_and_col2im_should_follow_their_definitions),
+        cmocka_unit_test(sigmoid_should_be_within_two_ulp_and_keep_nan),
+        cmocka_unit_test(convolution_paths_should_equal_double_precision),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
