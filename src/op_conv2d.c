@@ -107,8 +107,9 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
  * one multi-threaded OpenBLAS SGEMM per group computes (OC/groups, B*P),
  * copied back to NCHW. Per image was 10% slower there: 1.5 MB of patches per
  * image and thread leave the cache. */
-#define CONV_WORK_CAP  ((size_t)8 << 20)   /* floats: 32 MiB for the chunked path */
-#define CONV_IMAGE_CAP ((int64_t)1 << 16)  /* floats of one image's patches for the per-image path \
+#define CONV_WORK_CAP ((size_t)8 << 20) /* floats: 32 MiB for the chunked path */
+#define CONV_IMAGE_CAP                                                                             \
+    ((int64_t)1 << 16)                     /* floats of one image's patches for the per-image path \
                                             */
 #define CONV_SMALL_LAYER ((size_t)1 << 20) /* multiply-adds of a layer not worth sharing */
 
@@ -239,8 +240,25 @@ static const float *image_patches(float *col, const float *x, const conv_dims *d
     return col;
 }
 
-/* x is (N,C,H,W), y is (N,OC,oh,ow), weight is (OC, C/groups, kh, kw). */
-static void conv_forward(const cnn_node *n, const float *x, float *y, float *work) {
+/* In training, the per-image path keeps every image's patches for the
+ * backward pass when its weight gradient is a product with them (not with
+ * the direct kernel): im2col once per step instead of twice, for N*K*P
+ * floats (15 MiB for LeNet's second layer at batch 256). */
+static bool conv_keeps_patches(const conv_dims *d, const cnn_layer *L) {
+    const bool identity =
+        d->K == d->Cg && d->P == d->H * d->W && L->padding[0] == 0 && L->padding[1] == 0;
+    return d->per_image && !d->direct && !identity;
+}
+
+static size_t conv_aux_bytes(const cnn_node *n) {
+    const conv_dims d = conv_dims_of(n);
+    return conv_keeps_patches(&d, &n->L) ? (size_t)(d.N * d.G * d.K * d.P) * sizeof(float) : 0;
+}
+
+/* x is (N,C,H,W), y is (N,OC,oh,ow), weight is (OC, C/groups, kh, kw);
+ * kept, when not NULL, receives each image's patches (image b, group g at
+ * (b*G + g)*K*P). */
+static void conv_run(const cnn_node *n, const float *x, float *y, float *work, float *kept) {
     const cnn_layer *L = &n->L;
     const conv_dims d = conv_dims_of(n);
     const float *weight = n->param[CNN_SLOT_WEIGHT], *bias = n->param[CNN_SLOT_BIAS];
@@ -248,13 +266,14 @@ static void conv_forward(const cnn_node *n, const float *x, float *y, float *wor
         const size_t per = conv_thread_floats(&d, false);
 #pragma omp parallel num_threads(d.N < d.threads ? (int)d.N : d.threads)
         {
-            float *col = work + (size_t)omp_get_thread_num() * per;
+            float *own = work + (size_t)omp_get_thread_num() * per;
 #pragma omp for schedule(static)
             for (int64_t b = 0; b < d.N; b++) {
                 for (int64_t g = 0; g < d.G; g++) {
                     const float *wg = weight + g * d.OCg * d.K,
                                 *bg = bias ? bias + g * d.OCg : NULL;
                     float *yg = y + (b * d.OC + g * d.OCg) * d.P;
+                    float *col = kept ? kept + (b * d.G + g) * d.K * d.P : own;
                     cnn_gemm((int)d.OCg, (int)d.P, (int)d.K, wg, (int)d.K,
                              image_patches(col, x, &d, L, b, g), (int)d.P, yg, (int)d.P, bg, false);
                 }
@@ -283,12 +302,39 @@ static void conv_forward(const cnn_node *n, const float *x, float *y, float *wor
     }
 }
 
+static void conv_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    conv_run(n, x, y, work, NULL);
+}
+
+static void conv_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
+                               cnn_rng *rng) {
+    (void)rng;
+    const conv_dims d = conv_dims_of(n);
+    conv_run(n, x, y, work, conv_keeps_patches(&d, &n->L) ? aux : NULL);
+}
+
+/* The sum of a row of dy, in 16 float lanes (vector adds) and the lanes in
+ * double: a bias gradient sums thousands of terms. */
+static float row_sum(const float *v, int64_t n) {
+    float lane[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++)
+            lane[l] += v[i + l];
+    double sum = 0.0;
+    for (; i < n; i++)
+        sum += v[i];
+    for (int l = 0; l < 16; l++)
+        sum += lane[l];
+    return (float)sum;
+}
+
 /* Per image, each thread into its own dW and db (summed at the end, in
  * thread order, so a run repeats bit for bit): dW from the image itself
  * where the direct kernel suits the shape, else dW_g^T += col dY_g^T;
  * db += row sums of dY_g; dx from dcol = W_g^T dY_g through col2im. */
 static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const float *x,
-                                    const float *dy, float *dx, float *work) {
+                                    const float *dy, float *dx, const float *kept, float *work) {
     const cnn_layer *L = &n->L;
     const float *weight = n->param[CNN_SLOT_WEIGHT];
     float *dweight = n->grad[CNN_SLOT_WEIGHT], *dbias = n->grad[CNN_SLOT_BIAS];
@@ -314,20 +360,18 @@ static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const
                 const float *xg = x + (b * d->C + g * d->Cg) * d->H * d->W;
                 const float *dyg = dy + (b * d->OC + g * d->OCg) * d->P;
                 float *dxg = dx ? dx + (b * d->C + g * d->Cg) * d->H * d->W : NULL;
-                for (int64_t o = 0; o < d->OCg; o++) {
-                    double sum = 0.0; /* thousands of terms: float would lose digits */
-                    for (int64_t i = 0; i < d->P; i++)
-                        sum += dyg[o * d->P + i];
-                    db[g * d->OCg + o] += (float)sum;
-                }
+                for (int64_t o = 0; o < d->OCg; o++)
+                    db[g * d->OCg + o] += row_sum(dyg + o * d->P, d->P);
                 if (d->direct) {
                     cnn_conv_direct_dw(&d->geom, xg, dyg, dw + g * nwg * lanes);
                 } else {
                     for (int64_t o = 0; o < d->OCg; o++)
                         for (int64_t i = 0; i < d->P; i++)
                             dyt[i * d->OCg + o] = dyg[o * d->P + i];
-                    cnn_gemm((int)d->K, (int)d->OCg, (int)d->P, image_patches(col, x, d, L, b, g),
-                             (int)d->P, dyt, (int)d->OCg, dw + g * nwg, (int)d->OCg, NULL, true);
+                    const float *patches = kept ? kept + (b * d->G + g) * d->K * d->P
+                                                : image_patches(col, x, d, L, b, g);
+                    cnn_gemm((int)d->K, (int)d->OCg, (int)d->P, patches, (int)d->P, dyt,
+                             (int)d->OCg, dw + g * nwg, (int)d->OCg, NULL, true);
                 }
                 if (!dxg) continue;
                 cnn_gemm((int)d->K, (int)d->P, (int)d->OCg, wt + g * nwg, (int)d->OCg, dyg,
@@ -364,11 +408,10 @@ static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const
 static void conv_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
                           float *dx, const void *aux, float *work) {
     (void)y;
-    (void)aux;
     const cnn_layer *L = &n->L;
     const conv_dims d = conv_dims_of(n);
     if (d.per_image) {
-        conv_backward_per_image(n, &d, x, dy, dx, work);
+        conv_backward_per_image(n, &d, x, dy, dx, conv_keeps_patches(&d, L) ? aux : NULL, work);
         return;
     }
     const float *weight = n->param[CNN_SLOT_WEIGHT];
@@ -387,12 +430,8 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
                         1.0f, dyg, (int)ld, col, (int)ld, 1.0f, dweight + g * d.OCg * d.K,
                         (int)d.K);
             if (dbias) {
-                for (int64_t o = 0; o < d.OCg; o++) {
-                    double sum = 0.0;
-                    for (int64_t i = 0; i < ld; i++)
-                        sum += dyg[o * ld + i];
-                    dbias[g * d.OCg + o] += (float)sum;
-                }
+                for (int64_t o = 0; o < d.OCg; o++)
+                    dbias[g * d.OCg + o] += row_sum(dyg + o * ld, ld);
             }
             if (!dx) continue;
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d.K, (int)ld, (int)d.OCg,
@@ -421,6 +460,8 @@ const cnn_op_vtable cnn_op_conv2d = {
     .workspace = conv_workspace,
     .forward = conv_forward,
     .explain = conv_explain,
+    .aux_bytes = conv_aux_bytes,
+    .forward_train = conv_forward_train,
     .backward = conv_backward,
     .workspace_backward = conv_workspace_backward,
 };

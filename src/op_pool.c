@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "model_impl.h"
+#include "vmath.h"
 
 static bool pool_check(const cnn_layer *L, char *err, size_t errlen) {
     for (int i = 0; i < 2; i++) {
@@ -76,6 +77,20 @@ static void maxpool_run(const cnn_node *n, const float *x, float *y, int32_t *ar
 /* x is (N,C,H,W), y is (N,C,oh,ow). NaN wins, as in PyTorch. */
 static void maxpool_forward(const cnn_node *n, const float *x, float *y, float *work) {
     (void)work;
+    const cnn_layer *L = &n->L;
+    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
+    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+    /* Every window inside the plane (AlexNet's three pools): the vector kernel. */
+    if (L->padding[0] == 0 && L->padding[1] == 0 && L->dilation[0] == 1 && L->dilation[1] == 1 &&
+        (oh - 1) * L->stride[0] + L->kernel[0] <= H &&
+        (ow - 1) * L->stride[1] + L->kernel[1] <= W) {
+#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
+        for (int64_t pl = 0; pl < planes; pl++)
+            cnn_vmaxpool_plane(y + pl * oh * ow, x + pl * H * W, H, W, L->kernel[0], L->kernel[1],
+                               L->stride[0], L->stride[1], oh, ow);
+        return;
+    }
     maxpool_run(n, x, y, NULL);
 }
 

@@ -54,6 +54,61 @@ CNN_TARGET_AVX2 static void sigmoid_avx2(float *y, const float *x, size_t n) {
 }
 #endif
 
+/* The scan keeps the first maximum and takes a NaN when it meets one (the
+ * same bits as PyTorch's loop, which stops at the first NaN: any NaN after it
+ * could only replace it by another NaN). Branch-free, so the ox loop
+ * vectorizes. */
+__attribute__((always_inline)) static inline void maxpool_body(float *y, const float *x, int64_t H,
+                                                               int64_t W, int64_t kh, int64_t kw,
+                                                               int64_t sh, int64_t sw, int64_t oh,
+                                                               int64_t ow) {
+    (void)H;
+    for (int64_t oy = 0; oy < oh; oy++) {
+        float *yr = y + oy * ow;
+        const float *x0 = x + oy * sh * W;
+        for (int64_t ox = 0; ox < ow; ox++)
+            yr[ox] = x0[ox * sw];
+        for (int64_t i = 0; i < kh; i++)
+            for (int64_t j = i ? 0 : 1; j < kw; j++) {
+                const float *xr = x0 + i * W + j;
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    const float v = xr[ox * sw], m = yr[ox];
+                    yr[ox] = (v > m || v != v) && m == m ? v : m;
+                }
+            }
+    }
+}
+
+static void maxpool_generic(float *y, const float *x, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                            int64_t sh, int64_t sw, int64_t oh, int64_t ow) {
+    maxpool_body(y, x, H, W, kh, kw, sh, sw, oh, ow);
+}
+
+#if CNN_HAVE_X86_KERNELS
+CNN_TARGET_AVX512 static void maxpool_avx512(float *y, const float *x, int64_t H, int64_t W,
+                                             int64_t kh, int64_t kw, int64_t sh, int64_t sw,
+                                             int64_t oh, int64_t ow) {
+    maxpool_body(y, x, H, W, kh, kw, sh, sw, oh, ow);
+}
+CNN_TARGET_AVX2 static void maxpool_avx2(float *y, const float *x, int64_t H, int64_t W, int64_t kh,
+                                         int64_t kw, int64_t sh, int64_t sw, int64_t oh,
+                                         int64_t ow) {
+    maxpool_body(y, x, H, W, kh, kw, sh, sw, oh, ow);
+}
+#endif
+
+void cnn_vmaxpool_plane(float *y, const float *x, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                        int64_t sh, int64_t sw, int64_t oh, int64_t ow) {
+#if CNN_HAVE_X86_KERNELS
+    switch (cnn_simd_level()) {
+    case CNN_SIMD_AVX512: maxpool_avx512(y, x, H, W, kh, kw, sh, sw, oh, ow); return;
+    case CNN_SIMD_AVX2: maxpool_avx2(y, x, H, W, kh, kw, sh, sw, oh, ow); return;
+    default: break;
+    }
+#endif
+    maxpool_generic(y, x, H, W, kh, kw, sh, sw, oh, ow);
+}
+
 void cnn_vsigmoid(float *y, const float *x, size_t n) {
 #if CNN_HAVE_X86_KERNELS
     switch (cnn_simd_level()) {

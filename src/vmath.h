@@ -4,9 +4,16 @@
 #define CNNKIT_VMATH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* y[i] = 1 / (1 + exp(-x[i])) for i < n, on the calling thread. Within 2 ulp
  * of the correctly rounded value; NaN stays NaN; y may be x. */
 void cnn_vsigmoid(float *y, const float *x, size_t n);
+
+/* MaxPool2d of one plane x (H,W) into y (oh,ow) for windows that lie inside
+ * the plane (no padding, dilation 1): y[oy][ox] = the maximum of
+ * x[oy*sh + i][ox*sw + j], scanned row by row as PyTorch does, NaN winning. */
+void cnn_vmaxpool_plane(float *y, const float *x, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                        int64_t sh, int64_t sw, int64_t oh, int64_t ow);
 
 #endif

@@ -1,8 +1,8 @@
 /* test_kernels.c - cnnkit's own kernels against their definitions in plain
  * double-precision loops: the register-tiled matrix product, the direct
- * weight gradient, im2col and col2im, the vector sigmoid, and a Conv2d
- * layer down each of its paths (chunked; per image, with the direct weight
- * gradient where it applies). CTest runs it once per instruction set
+ * weight gradient, im2col and col2im, the vector sigmoid and max pool, and
+ * a Conv2d layer down each of its paths (chunked; per image, with the direct
+ * weight gradient where it applies). CTest runs it once per instruction set
  * (CNNKIT_SIMD), so every build of every kernel this machine can run is
  * checked. */
 #include <math.h>
@@ -207,6 +207,45 @@ static void sigmoid_should_be_within_two_ulp_and_keep_nan(void **state) {
     free(x), free(y);
 }
 
+/* PyTorch's scan: the first maximum, a NaN once one is seen. */
+static float max_window(const float *x, int64_t W, int64_t y0, int64_t x0, int64_t kh, int64_t kw) {
+    float m = -INFINITY;
+    for (int64_t i = 0; i < kh; i++)
+        for (int64_t j = 0; j < kw; j++) {
+            const float v = x[(y0 + i) * W + x0 + j];
+            if (!isnan(m) && (v > m || isnan(v))) m = v;
+        }
+    return m;
+}
+
+static void maxpool_should_scan_windows_like_pytorch(void **state) {
+    (void)state;
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 5, 0);
+    /* H, W, kh, kw, sh, sw: AlexNet's 3x3 stride 2, and odd shapes. */
+    const int64_t cases[][6] = {{55, 55, 3, 3, 2, 2}, {13, 13, 3, 3, 2, 2}, {9, 40, 2, 3, 1, 2},
+                                {7, 7, 7, 7, 1, 1},   {20, 33, 1, 4, 3, 4}, {6, 50, 2, 2, 2, 2}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int64_t H = cases[c][0], W = cases[c][1], kh = cases[c][2], kw = cases[c][3];
+        const int64_t sh = cases[c][4], sw = cases[c][5];
+        const int64_t oh = (H - kh) / sh + 1, ow = (W - kw) / sw + 1;
+        float *x = random_floats(&rng, (size_t)(H * W)), *y = malloc((size_t)(oh * ow) * 4);
+        assert_non_null(y);
+        for (int64_t i = 0; i < H * W; i += 37)
+            x[i] = i % 3 == 0 ? NAN : i % 3 == 1 ? -INFINITY : INFINITY;
+        cnn_vmaxpool_plane(y, x, H, W, kh, kw, sh, sw, oh, ow);
+        for (int64_t oy = 0; oy < oh; oy++)
+            for (int64_t ox = 0; ox < ow; ox++) {
+                const float want = max_window(x, W, oy * sh, ox * sw, kh, kw);
+                const float got = y[oy * ow + ox];
+                if (!(got == want || (isnan(got) && isnan(want))))
+                    fail_msg("case %zu: y[%lld][%lld] = %g, expected %g", c, (long long)oy,
+                             (long long)ox, got, want);
+            }
+        free(x), free(y);
+    }
+}
+
 /* One Conv2d layer run through a model: input, output gradient, and what
  * the model computes from them. */
 typedef struct conv_run {
@@ -375,6 +414,7 @@ int main(void) {
         cmocka_unit_test(direct_weight_gradient_should_equal_the_plain_loops),
         cmocka_unit_test(im2col_and_col2im_should_follow_their_definitions),
         cmocka_unit_test(sigmoid_should_be_within_two_ulp_and_keep_nan),
+        cmocka_unit_test(maxpool_should_scan_windows_like_pytorch),
         cmocka_unit_test(convolution_paths_should_equal_double_precision),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

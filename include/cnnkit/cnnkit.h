@@ -32,6 +32,7 @@
 #ifndef CNNKIT_H
 #define CNNKIT_H
 
+#include "cnnkit/cpu.h"
 #include "cnnkit/data.h"
 #include "cnnkit/draw.h"
 #include "cnnkit/image.h"
