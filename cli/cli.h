@@ -61,4 +61,56 @@ bool cli_parse_uint(const char *cmd, const char *opt, const char *text, unsigned
 /* "61,706" */
 void cli_group_digits(char *buf, size_t cap, unsigned long long v);
 
+/* ---- Memory ---- */
+
+/* What a command will hold at a batch, by part: the model's buffers, the
+ * optimizer's state and the data in flight (loader batches, input and output
+ * tensors, the loss gradient). */
+typedef struct cli_need {
+    cnn_memory model;
+    size_t optimizer, data, total;
+} cli_need;
+
+/* Fills need for batch; returns NULL, or the error text when it cannot be planned. */
+typedef const char *(*cli_need_fn)(void *ctx, int64_t batch, cli_need *need);
+
+/* need->total from its parts (saturating at SIZE_MAX). */
+void cli_need_sum(cli_need *need);
+
+/* Optimizer state as cnn_optim_new allocates it: one buffer the size of the
+ * parameter buffer (param_floats) per state; none for SGD without momentum,
+ * one for momentum (nesterov or not), two for Adam and AdamW. */
+size_t cli_optim_state_bytes(const cnn_optim_config *c, size_t param_floats);
+
+/* What a loader over count images of plane floats each holds (cnn_loader_new:
+ * threads + 1 batches of images, labels and indices, and the epoch's order). */
+size_t cli_loader_bytes(int64_t batch, int64_t count, int64_t plane, int threads);
+
+/* Bytes this process can still allocate: the smallest of MemAvailable in
+ * /proc/meminfo; what the memory limit of its cgroup (v2, or v1's memory
+ * controller), and of every cgroup above it, leaves above the working set
+ * (usage less inactive file pages); and RLIMIT_AS, when set, less the address
+ * space in use. resident bytes of what is counted already live in memory and
+ * mapped bytes in the address space: they are added back (a need counts a
+ * model's parameter buffer that is allocated, and once loaded written, before
+ * the check). *source names the smallest; SIZE_MAX when nothing limits.
+ * CNNKIT_MEMORY_LIMIT=BYTES (K, M, G, T suffixes: powers of 1024) replaces
+ * the probes, "none" turns the check off. False with *source the reason when
+ * that variable is not understood. */
+bool cli_memory_available(size_t resident, size_t mapped, size_t *avail, const char **source);
+
+/* "38.2 GiB", "512 B": powers of 1024, one decimal. */
+void cli_format_bytes(char *buf, size_t cap, size_t bytes);
+
+/* Refuses a run that would not fit: plans what cmd needs for what (the model's
+ * name) at batch and, when the total exceeds cli_memory_available, prints one
+ * line (the need, by part, what is available, and the largest batch that fits,
+ * as "try OPTION N" when batch_option is not NULL) and returns EXIT_FAIL;
+ * EXIT_OK when it fits, EXIT_USAGE for a CNNKIT_MEMORY_LIMIT it cannot read.
+ * Call it once the model is built and before anything the need counts is
+ * allocated, except the model's parameter and gradient buffers; loaded says
+ * whether the weights have been loaded (or initialized) already. */
+int cli_memory_check(const char *cmd, const char *what, int64_t batch, const char *batch_option,
+                     bool loaded, cli_need_fn need, void *ctx);
+
 #endif

@@ -37,6 +37,31 @@ static double node_flops(const cnn_model *m, int node) {
     return 2.0 * (double)cnn_model_node_stats(m, node).macs;
 }
 
+/* What an iteration holds at a batch: the model's plan, the optimizer's state,
+ * the input, the labels and the loss gradient. */
+typedef struct bench_plan {
+    cnn_model *m;
+    cnn_shape in;
+    bool train;
+    const cnn_optim_config *oc;
+    size_t out_per_image; /* output floats per image */
+} bench_plan;
+
+static const char *bench_need(void *ctx, int64_t batch, cli_need *need) {
+    const bench_plan *p = ctx;
+    cnn_shape in = p->in;
+    in.dim[0] = batch;
+    *need = (cli_need){0};
+    if (cnn_model_memory(p->m, &in, p->train, &need->model) != CNN_OK) return cnn_model_error(p->m);
+    size_t x, floats;
+    cnn_shape_numel(&in, &x);
+    cnn_model_param_buffer(p->m, &floats);
+    need->optimizer = p->train ? cli_optim_state_bytes(p->oc, floats) : 0;
+    need->data = (x + (size_t)batch * (1 + p->out_per_image)) * sizeof(float);
+    cli_need_sum(need);
+    return NULL;
+}
+
 int cmd_bench(int argc, char **argv) {
     static const struct option opts[] = {{"batch", required_argument, 0, 'b'},
                                          {"train", no_argument, 0, 'T'},
@@ -104,6 +129,10 @@ int cmd_bench(int argc, char **argv) {
     cnn_shape_numel(&out, &out_numel);
     cnn_optim_config oc = cnn_optim_defaults(CNN_OPTIM_SGD);
     oc.lr = 1e-4;
+    bench_plan plan = {m, in, train, &oc, out_numel / (size_t)batch};
+    rc = cli_memory_check("bench", argv[optind], (int64_t)batch, "--batch", false, bench_need,
+                          &plan);
+    if (rc != EXIT_OK) goto done;
     if (cnn_tensor_alloc(&x, &in) != CNN_OK || !(labels = calloc(batch, sizeof *labels)) ||
         !(dy = calloc(out_numel, sizeof *dy)) || cnn_model_init(m, CNN_INIT_XAVIER, 1) != CNN_OK ||
         cnn_optim_new(m, &oc, &opt, err, sizeof err) != CNN_OK) {

@@ -25,6 +25,24 @@ static int usage_eval(void) {
     return EXIT_OK;
 }
 
+/* What evaluating holds at a batch: the model's inference plan and the loader's batches. */
+typedef struct eval_plan {
+    cnn_model *m;
+    int64_t count, height, width;
+} eval_plan;
+
+static const char *eval_need(void *ctx, int64_t batch, cli_need *need) {
+    const eval_plan *p = ctx;
+    const int64_t rows = batch < p->count ? batch : p->count;
+    cnn_shape in = cnn_shape_make(4, (int64_t[]){rows, 1, p->height, p->width});
+    *need = (cli_need){0};
+    if (cnn_model_memory(p->m, &in, false, &need->model) != CNN_OK) return cnn_model_error(p->m);
+    need->data = cli_loader_bytes(batch, p->count, p->height * p->width,
+                                  cnn_loader_config_default().threads);
+    cli_need_sum(need);
+    return NULL;
+}
+
 int cmd_eval(int argc, char **argv) {
     static const struct option opts[] = {
         {"weights", required_argument, 0, 'w'}, {"data", required_argument, 0, 'd'},
@@ -80,6 +98,10 @@ int cmd_eval(int argc, char **argv) {
     if (limit && test->count > (int64_t)limit) test->count = (int64_t)limit;
     if (!resize_given && input.ndim == 4 && input.dim[2] != test->height)
         resize = (unsigned long long)input.dim[2];
+    eval_plan plan = {m, test->count, resize ? (int64_t)resize : test->height,
+                      resize ? (int64_t)resize : test->width};
+    rc = cli_memory_check("eval", argv[optind], (int64_t)batch, "--batch", true, eval_need, &plan);
+    if (rc != EXIT_OK) goto done;
     const int K = test->num_classes;
     confusion = calloc((size_t)K * (size_t)K, sizeof *confusion);
     if (!confusion) {

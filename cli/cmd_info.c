@@ -141,9 +141,79 @@ static int last_leaf(const cnn_model *m, int mod) {
     return leaf;
 }
 
+/* What the model holds at the summary's input, inferring, and (train) training
+ * with the optimizer's state on top. */
+typedef struct summary_memory {
+    int64_t batch;
+    cnn_memory infer, train;
+    bool with_train;
+    size_t optim_bytes; /* optimizer state */
+    char optim[32];     /* "sgd", "sgd, momentum", "adam" */
+} summary_memory;
+
+static int summary_plan(const char *cmd, cnn_model *m, const cnn_shape *input, bool train,
+                        const cnn_optim_config *oc, summary_memory *mem) {
+    *mem = (summary_memory){.batch = input->dim[0], .with_train = train};
+    if (cnn_model_memory(m, input, false, &mem->infer) != CNN_OK ||
+        (train && cnn_model_memory(m, input, true, &mem->train) != CNN_OK))
+        return cli_error(EXIT_FAIL, cmd, "%s", cnn_model_error(m));
+    size_t floats;
+    cnn_model_param_buffer(m, &floats);
+    mem->optim_bytes = cli_optim_state_bytes(oc, floats);
+    snprintf(mem->optim, sizeof mem->optim, "%s%s", cnn_optim_name(oc->kind),
+             oc->kind != CNN_OPTIM_SGD ? ""
+             : oc->nesterov            ? ", nesterov"
+             : oc->momentum != 0.0     ? ", momentum"
+                                       : "");
+    return EXIT_OK;
+}
+
 enum { COL_NAME = 40, COL_SHAPE = 22, COL_PARAMS = 14, COL_MACS = 16 };
 
-static void summary_table(const cnn_model *m, bool explain) {
+/* One row of the memory section: MiB per column, "--" where a part does not apply. */
+static void memory_row(const char *label, const size_t *v, int cols) {
+    print_padded(label, COL_NAME + COL_SHAPE);
+    for (int c = 0; c < cols; c++) {
+        char cell[32] = "--";
+        if (v[c] != SIZE_MAX) snprintf(cell, sizeof cell, "%.2f", (double)v[c] / (1024.0 * 1024.0));
+        printf("%*s", c ? COL_MACS : COL_PARAMS, cell);
+    }
+    putchar('\n');
+}
+
+/* Bytes cnnkit allocates, planned as the passes plan them (cnn_model_memory). */
+static void summary_memory_section(const summary_memory *mem) {
+    const int width = COL_NAME + COL_SHAPE + COL_PARAMS + COL_MACS;
+    const cnn_memory *i = &mem->infer, *t = &mem->train;
+    const bool tr = mem->with_train;
+    const int cols = tr ? 2 : 1;
+    const size_t na = SIZE_MAX;
+    char head[64], optim[64];
+    snprintf(head, sizeof head, "Memory at batch %lld (MiB)", (long long)mem->batch);
+    print_padded(head, COL_NAME + COL_SHAPE);
+    printf("%*s", COL_PARAMS, "Inference");
+    if (tr) printf("%*s", COL_MACS, "Training");
+    putchar('\n');
+    print_rule('-', width);
+    memory_row("Weights and buffers", (size_t[]){i->weights, t->weights}, cols);
+    memory_row("Weight gradients (allocated with the weights)",
+               (size_t[]){i->gradients, t->gradients}, cols);
+    if (tr) {
+        snprintf(optim, sizeof optim, "Optimizer state (%s)", mem->optim);
+        memory_row(optim, (size_t[]){na, mem->optim_bytes}, cols);
+    }
+    memory_row("Activations", (size_t[]){i->activations, t->activations}, cols);
+    if (tr) {
+        memory_row("Activation gradients", (size_t[]){na, t->activation_gradients}, cols);
+        memory_row("Training state (masks, argmax, batch statistics)",
+                   (size_t[]){na, t->training_state}, cols);
+    }
+    memory_row("Workspace", (size_t[]){i->workspace, t->workspace}, cols);
+    memory_row("Total", (size_t[]){i->total, t->total + mem->optim_bytes}, cols);
+    print_rule('=', width);
+}
+
+static void summary_table(const cnn_model *m, bool explain, const summary_memory *mem) {
     const int width = COL_NAME + COL_SHAPE + COL_PARAMS + COL_MACS;
     char shape[128], buf[64];
     cnn_shape in = cnn_model_input_shape(m);
@@ -212,6 +282,7 @@ static void summary_table(const cnn_model *m, bool explain) {
     printf("Params size (MB): %.2f\nEstimated Total Size (MB): %.2f\n", par_mb,
            in_mb + act_mb + par_mb);
     print_rule('=', width);
+    summary_memory_section(mem);
 }
 
 /* The notes' loop: for layer in net: print(layer); x = layer(x); print(x.shape). */
@@ -232,7 +303,21 @@ static cJSON *shape_json(const cnn_shape *s) {
     return a;
 }
 
-static int summary_json(const cnn_model *m, const char *name) {
+static cJSON *memory_json(const cnn_memory *r, const summary_memory *mem, bool train) {
+    cJSON *o = cJSON_CreateObject();
+    if (train) cJSON_AddStringToObject(o, "optimizer", mem->optim);
+    cJSON_AddNumberToObject(o, "weights", (double)r->weights);
+    cJSON_AddNumberToObject(o, "gradients", (double)r->gradients);
+    if (train) cJSON_AddNumberToObject(o, "optimizer_state", (double)mem->optim_bytes);
+    cJSON_AddNumberToObject(o, "activations", (double)r->activations);
+    cJSON_AddNumberToObject(o, "activation_gradients", (double)r->activation_gradients);
+    cJSON_AddNumberToObject(o, "training_state", (double)r->training_state);
+    cJSON_AddNumberToObject(o, "workspace", (double)r->workspace);
+    cJSON_AddNumberToObject(o, "total", (double)(r->total + (train ? mem->optim_bytes : 0)));
+    return o;
+}
+
+static int summary_json(const cnn_model *m, const char *name, const summary_memory *mem) {
     totals t = model_totals(m);
     cnn_shape in = cnn_model_input_shape(m), out = cnn_model_output_shape(m);
     cJSON *root = cJSON_CreateObject();
@@ -252,6 +337,11 @@ static int summary_json(const cnn_model *m, const char *name) {
         cJSON_AddNumberToObject(l, "macs", (double)st.macs);
         cJSON_AddItemToArray(layers, l);
     }
+    cJSON *memory = cJSON_AddObjectToObject(root, "memory");
+    cJSON_AddNumberToObject(memory, "batch", (double)mem->batch);
+    cJSON_AddItemToObject(memory, "inference", memory_json(&mem->infer, mem, false));
+    if (mem->with_train)
+        cJSON_AddItemToObject(memory, "training", memory_json(&mem->train, mem, true));
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return cli_error(EXIT_FAIL, "summary", "out of memory");
@@ -261,32 +351,90 @@ static int summary_json(const cnn_model *m, const char *name) {
 }
 
 int cmd_summary(int argc, char **argv) {
-    static const struct option opts[] = {
-        {"input", required_argument, 0, 'i'}, {"trace", no_argument, 0, 't'},
-        {"explain", no_argument, 0, 'e'},     {"json", no_argument, 0, 'j'},
-        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    enum { OPT_BATCH = 256, OPT_TRAIN, OPT_OPTIM, OPT_MOMENTUM, OPT_NESTEROV, OPT_THREADS };
+    static const struct option opts[] = {{"input", required_argument, 0, 'i'},
+                                         {"batch", required_argument, 0, OPT_BATCH},
+                                         {"train", no_argument, 0, OPT_TRAIN},
+                                         {"optim", required_argument, 0, OPT_OPTIM},
+                                         {"momentum", required_argument, 0, OPT_MOMENTUM},
+                                         {"nesterov", no_argument, 0, OPT_NESTEROV},
+                                         {"threads", required_argument, 0, OPT_THREADS},
+                                         {"trace", no_argument, 0, 't'},
+                                         {"explain", no_argument, 0, 'e'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     const char *input_text = NULL;
-    bool trace = false, explain = false, json = false;
+    bool trace = false, explain = false, json = false, train = false;
+    unsigned long long batch = 0, threads = 0;
+    cnn_optim_config oc = cnn_optim_defaults(CNN_OPTIM_SGD);
     int c;
     while ((c = getopt_long(argc, argv, "i:h", opts, NULL)) != -1) {
         switch (c) {
         case 'i': input_text = optarg; break;
+        case OPT_BATCH:
+            if (!cli_parse_uint("summary", "--batch", optarg, 1 << 20, &batch) || !batch)
+                return batch ? EXIT_USAGE
+                             : cli_error(EXIT_USAGE, "summary", "--batch must be positive");
+            break;
+        case OPT_TRAIN: train = true; break;
+        case OPT_OPTIM: {
+            cnn_optim_kind k = CNN_OPTIM_COUNT;
+            for (int i = 0; i < CNN_OPTIM_COUNT; i++)
+                if (!strcmp(optarg, cnn_optim_name((cnn_optim_kind)i))) k = (cnn_optim_kind)i;
+            if (k == CNN_OPTIM_COUNT)
+                return cli_error(EXIT_USAGE, "summary", "--optim '%s': expected sgd, adam or adamw",
+                                 optarg);
+            oc.kind = k;
+            train = true;
+            break;
+        }
+        case OPT_MOMENTUM: {
+            char *end;
+            oc.momentum = strtod(optarg, &end);
+            if (!*optarg || *end || !(oc.momentum >= 0.0))
+                return cli_error(EXIT_USAGE, "summary",
+                                 "--momentum '%s': expected a non-negative number", optarg);
+            train = true;
+            break;
+        }
+        case OPT_NESTEROV:
+            oc.nesterov = true;
+            train = true;
+            break;
+        case OPT_THREADS:
+            if (!cli_parse_uint("summary", "--threads", optarg, 1024, &threads)) return EXIT_USAGE;
+            break;
         case 't': trace = true; break;
         case 'e': explain = true; break;
         case 'j': json = true; break;
         case 'h':
             printf(
-                "usage: cnnkit summary MODEL [--input N,C,H,W] [--trace | --explain | --json]\n\n"
+                "usage: cnnkit summary MODEL [--input N,C,H,W] [--batch N] [--threads N]\n"
+                "                      [--train [--optim NAME]] [--trace | --explain | --json]\n\n"
                 "Shape inference for every layer, with parameters and multiply-adds counted as\n"
-                "torchinfo 1.8 counts them, in a table modelled on torchinfo's.\n\n"
+                "torchinfo 1.8 counts them, in a table modelled on torchinfo's; then the memory\n"
+                "cnnkit allocates to run the model at that batch: weights, gradients, activations\n"
+                "and workspace, planned before anything is allocated. `train`, `run`, `eval`,\n"
+                "`predict` and `bench` refuse to start when that does not fit in memory.\n\n"
                 "MODEL is a built-in name or a model file (.txt repr or .py code).\n\n"
                 "  -i, --input N,C,H,W  input shape (default: the model's, e.g. 1,1,28,28; for\n"
                 "                       a file, the first of 28, 32, ... 256 square that fits)\n"
+                "      --batch N        the input's N (default: the input's)\n"
+                "      --train          memory for training too: weight gradients, optimizer\n"
+                "                       state, the activations kept for the backward pass, their\n"
+                "                       gradients and the masks, argmax and statistics it needs\n"
+                "      --optim NAME     sgd (default), adam or adamw: its state (implies --train)\n"
+                "      --momentum X     SGD's momentum (a buffer when not 0; implies --train)\n"
+                "      --nesterov       SGD with nesterov momentum (implies --train)\n"
+                "      --threads N      the threads to plan for (default: all cores): a\n"
+                "                       convolution's workspace grows with them\n"
                 "      --trace          print each layer's repr, then torch.Size([...]) of its\n"
                 "                       output, as a PyTorch loop over the layers does\n"
                 "      --explain        show the arithmetic behind every layer's H and W\n"
                 "      --json           one JSON object: model, input, output_shape,\n"
-                "                       total_params, total_macs and a list of layers\n");
+                "                       total_params, total_macs, a list of layers and memory\n"
+                "                       (bytes: inference, and training with --train)\n");
             return EXIT_OK;
         default: return EXIT_USAGE;
         }
@@ -295,6 +443,9 @@ int cmd_summary(int argc, char **argv) {
         return cli_error(EXIT_USAGE, "summary", "expected one MODEL (see --help)");
     if (trace + json > 1)
         return cli_error(EXIT_USAGE, "summary", "--trace and --json exclude each other");
+    if (oc.nesterov && oc.momentum <= 0.0)
+        return cli_error(EXIT_USAGE, "summary", "--nesterov needs a --momentum");
+    cnn_set_threads((int)threads);
     cnn_model *m;
     cnn_shape input;
     int rc = cli_open_model("summary", argv[optind], &m, &input);
@@ -307,17 +458,22 @@ int cmd_summary(int argc, char **argv) {
         cnn_model_free(m);
         return EXIT_FAIL;
     }
+    if (batch) input.dim[0] = (int64_t)batch;
     if (cnn_model_infer(m, &input) != CNN_OK) {
         rc = cli_error(EXIT_FAIL, "summary", "%s", cnn_model_error(m));
         cnn_model_free(m);
         return rc;
     }
-    if (trace)
+    summary_memory mem;
+    if (trace) {
         summary_trace(m);
-    else if (json)
-        rc = summary_json(m, argv[optind]);
-    else
-        summary_table(m, explain);
+    } else {
+        rc = summary_plan("summary", m, &input, train, &oc, &mem);
+        if (rc == EXIT_OK && json)
+            rc = summary_json(m, argv[optind], &mem);
+        else if (rc == EXIT_OK)
+            summary_table(m, explain, &mem);
+    }
     cnn_model_free(m);
     return rc;
 }

@@ -25,6 +25,25 @@ static int usage_predict(void) {
     return EXIT_OK;
 }
 
+/* What classifying an image holds: the model's inference plan and the input. */
+typedef struct predict_plan {
+    cnn_model *m;
+    cnn_shape in;
+} predict_plan;
+
+static const char *predict_need(void *ctx, int64_t batch, cli_need *need) {
+    const predict_plan *p = ctx;
+    cnn_shape in = p->in;
+    in.dim[0] = batch;
+    *need = (cli_need){0};
+    if (cnn_model_memory(p->m, &in, false, &need->model) != CNN_OK) return cnn_model_error(p->m);
+    size_t x;
+    cnn_shape_numel(&in, &x);
+    need->data = x * sizeof(float);
+    cli_need_sum(need);
+    return NULL;
+}
+
 int cmd_predict(int argc, char **argv) {
     static const struct option opts[] = {
         {"weights", required_argument, 0, 'w'}, {"top", required_argument, 0, 'k'},
@@ -74,6 +93,9 @@ int cmd_predict(int argc, char **argv) {
         goto done;
     }
     input.dim[0] = 1;
+    predict_plan plan = {m, input};
+    rc = cli_memory_check("predict", argv[optind], 1, NULL, true, predict_need, &plan);
+    if (rc != EXIT_OK) goto done;
     if (cnn_tensor_alloc(&x, &input) != CNN_OK) {
         rc = cli_error(EXIT_FAIL, "predict", "out of memory");
         goto done;

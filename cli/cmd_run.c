@@ -22,6 +22,27 @@ static int usage_run(void) {
     return EXIT_OK;
 }
 
+/* What a forward pass holds at a batch: the model's plan, the input and the output. */
+typedef struct run_plan {
+    cnn_model *m;
+    cnn_shape in;
+    bool batched;         /* in.dim[0] is the batch (else the plan is for in alone) */
+    size_t out_per_image; /* output floats per image */
+} run_plan;
+
+static const char *run_need(void *ctx, int64_t batch, cli_need *need) {
+    const run_plan *p = ctx;
+    cnn_shape in = p->in;
+    if (p->batched) in.dim[0] = batch;
+    *need = (cli_need){0};
+    if (cnn_model_memory(p->m, &in, false, &need->model) != CNN_OK) return cnn_model_error(p->m);
+    size_t x;
+    cnn_shape_numel(&in, &x);
+    need->data = (x + (p->batched ? (size_t)batch : 1) * p->out_per_image) * sizeof(float);
+    cli_need_sum(need);
+    return NULL;
+}
+
 int cmd_run(int argc, char **argv) {
     static const struct option opts[] = {{"input", required_argument, 0, 'i'},
                                          {"output", required_argument, 0, 'o'},
@@ -75,6 +96,20 @@ int cmd_run(int argc, char **argv) {
                        e ? "tensor 'input' is not a float tensor" : "no tensor named 'input'");
         goto done;
     }
+    /* The plan before any activation is allocated; the weights are in memory already. */
+    if (cnn_model_infer(m, &e->shape) != CNN_OK) {
+        rc = cli_error(EXIT_FAIL, "run", "%s", cnn_model_error(m));
+        goto done;
+    }
+    size_t out_numel;
+    cnn_shape out_shape = cnn_model_output_shape(m);
+    cnn_shape_numel(&out_shape, &out_numel);
+    const bool batched = e->shape.ndim >= 2 && e->shape.dim[0] >= 1;
+    run_plan plan = {m, e->shape, batched,
+                     batched ? out_numel / (size_t)e->shape.dim[0] : out_numel};
+    rc = cli_memory_check("run", argv[optind], batched ? e->shape.dim[0] : 1, NULL, true, run_need,
+                          &plan);
+    if (rc != EXIT_OK) goto done;
     if (cnn_tensor_alloc(&x, &e->shape) != CNN_OK) {
         rc = cli_error(EXIT_FAIL, "run", "%s: out of memory", in_path);
         goto done;

@@ -644,6 +644,55 @@ static int finish(trainer *t) {
     return EXIT_OK;
 }
 
+/* ---- memory ---- */
+
+/* The larger of each part of two plans: the model's arenas only grow. */
+static void memory_max(cnn_memory *a, const cnn_memory *b) {
+    size_t *pa[] = {&a->activations, &a->activation_gradients, &a->training_state, &a->workspace};
+    const size_t pb[] = {b->activations, b->activation_gradients, b->training_state, b->workspace};
+    for (size_t i = 0; i < sizeof pb / sizeof pb[0]; i++)
+        if (pb[i] > *pa[i]) *pa[i] = pb[i];
+    const size_t parts[] = {a->weights,        a->gradients,
+                            a->activations,    a->activation_gradients,
+                            a->training_state, a->workspace};
+    a->total = 0;
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        a->total = parts[i] > SIZE_MAX - a->total ? SIZE_MAX : a->total + parts[i];
+}
+
+/* What training holds at a (global) batch: the model planned for training on
+ * a shard's rows (a process's, or the largest of --shards) and for evaluating
+ * whole batches, the optimizer's state, the training and test loaders'
+ * batches and the loss gradient. The data sets are in memory already. */
+static const char *train_need(void *ctx, int64_t batch, cli_need *need) {
+    const trainer *t = ctx;
+    const int64_t K = t->dist.size > 1 ? t->dist.size : t->o.shards;
+    const int64_t h = t->o.resize ? t->o.resize : t->train->height;
+    const int64_t w = t->o.resize ? t->o.resize : t->train->width;
+    /* A loader's batch holds at most the whole data set. */
+    int64_t rows = batch < t->train->count ? batch : t->train->count;
+    int64_t test_rows = batch < t->test->count ? batch : t->test->count;
+    rows = rows > 0 ? (rows + K - 1) / K : 1;
+    test_rows = test_rows > 0 ? test_rows : 1;
+    cnn_shape train_in = cnn_shape_make(4, (int64_t[]){rows, 1, h, w});
+    cnn_shape eval_in = cnn_shape_make(4, (int64_t[]){test_rows, 1, h, w});
+    cnn_memory eval;
+    *need = (cli_need){0};
+    if (cnn_model_memory(t->m, &train_in, true, &need->model) != CNN_OK ||
+        cnn_model_memory(t->m, &eval_in, false, &eval) != CNN_OK)
+        return cnn_model_error(t->m);
+    memory_max(&need->model, &eval);
+    size_t floats;
+    cnn_model_param_buffer(t->m, &floats);
+    need->optimizer = cli_optim_state_bytes(&t->o.optim, floats);
+    const int threads = cnn_loader_config_default().threads;
+    need->data = cli_loader_bytes(batch, t->train->count, h * w, threads) +
+                 cli_loader_bytes(batch, t->test->count, h * w, threads) +
+                 (size_t)batch * (size_t)t->classes * sizeof(float);
+    cli_need_sum(need);
+    return NULL;
+}
+
 static const char *default_weights_path(const char *model, char *buf, size_t cap) {
     const char *base = strrchr(model, '/');
     base = base ? base + 1 : model;
@@ -697,6 +746,8 @@ static int setup(trainer *t, const char *resume, cnn_st_file *ckst) {
                          o->model, s, t->train->num_classes);
     }
     t->classes = out.dim[1];
+    rc = cli_memory_check("train", o->model, o->batch, "--batch", false, train_need, t);
+    if (rc != EXIT_OK) return rc;
     if (cnn_model_init(t->m, o->init, o->seed) != CNN_OK ||
         cnn_optim_new(t->m, &o->optim, &t->opt, t->err, sizeof t->err) != CNN_OK)
         return cli_error(EXIT_FAIL, "train", "%s", t->err);

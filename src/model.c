@@ -474,29 +474,40 @@ static cnn_status grow(cnn_model *m, void **buf, size_t *have, size_t want, size
 /* Buffers start on 64-byte boundaries: no false sharing between them, aligned vectors. */
 static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
-/* Lays out every node's output in one arena. For inference a buffer is
- * reused once the last node that reads it has run; for training every
- * output lives until the backward pass, and a gradient arena of the same
- * layout and the ops' aux memory come with it. Views share their input's
- * buffer. */
-static cnn_status plan(cnn_model *m, int mode) {
-    if (m->planned == mode) return CNN_OK;
-    m->planned = 0;
-    const bool train = mode == PLAN_TRAIN;
-    int nn = m->n_nodes;
+/* A plan's sizes: the activation arena, the workspace and the gradient arena in
+ * floats, the training aux memory in bytes. */
+typedef struct plan_sizes {
+    size_t arena, work, darena, aux;
+} plan_sizes;
+
+/* Lays out every node's output in one arena, for the inferred shapes, and
+ * allocates nothing of it: out_offset[i] and aux_offset[i] get node i's
+ * places, *sz the sizes. For inference a buffer is reused once the last node
+ * that reads it has run; for training every output lives until the backward
+ * pass, and a gradient arena of the same layout and the ops' aux memory come
+ * with it. Views share their input's buffer. */
+static cnn_status plan_layout(cnn_model *m, bool train, size_t *out_offset, size_t *aux_offset,
+                              plan_sizes *sz) {
+    const int nn = m->n_nodes;
+    /* Every float count stays below this, so that bytes and offsets cannot overflow. */
+    const size_t limit = SIZE_MAX / sizeof(float) - 64;
     int *last_use = malloc((size_t)nn * sizeof *last_use);
     int *owner = calloc((size_t)nn, sizeof *owner); /* node whose buffer a node's output lives in */
     size_t *size = malloc((size_t)nn * sizeof *size);
+    cnn_status s = CNN_OK;
     if (!last_use || !owner || !size) {
-        free(last_use);
-        free(owner);
-        free(size);
-        return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+        s = cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+        goto done;
     }
     size_t work = 0, aux = 0;
     for (int i = 0; i < nn; i++) {
         cnn_node *n = &m->nodes[i];
         cnn_shape_numel(&n->out_shape, &size[i]);
+        size_t a = train && n->vt->aux_bytes ? n->vt->aux_bytes(n) : 0;
+        if (size[i] > limit || a > limit || aux > limit - a) {
+            s = cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "%s: activations too large", n->path);
+            goto done;
+        }
         size[i] = round_up(size[i], 16);
         bool view = train ? n->vt->train_view : n->vt->is_view;
         owner[i] = (view && n->in[0] >= 0) ? owner[n->in[0]] : i;
@@ -507,8 +518,8 @@ static cnn_status plan(cnn_model *m, int mode) {
         if (train && n->vt->workspace_backward && n->vt->workspace_backward(n) > w)
             w = n->vt->workspace_backward(n);
         if (w > work) work = w;
-        n->aux_offset = aux;
-        if (train && n->vt->aux_bytes) aux += round_up(n->vt->aux_bytes(n), 64);
+        aux_offset[i] = aux;
+        aux += round_up(a, 64);
     }
     last_use[owner[nn - 1]] = nn; /* the model's output lives to the end */
     /* First fit over the live buffers, in the order nodes run. */
@@ -521,33 +532,135 @@ static cnn_status plan(cnn_model *m, int mode) {
             moved = false;
             for (int j = 0; j < i; j++) {
                 if (owner[j] != j || last_use[j] < i) continue;
-                size_t a = m->nodes[j].out_offset, b = a + size[j];
+                size_t a = out_offset[j], b = a + size[j];
                 if (off < b && a < off + size[i]) {
                     off = b;
                     moved = true;
                 }
             }
         }
-        m->nodes[i].out_offset = off;
+        if (off > limit - size[i]) {
+            s = cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "%s: activations too large",
+                               m->nodes[i].path);
+            goto done;
+        }
+        out_offset[i] = off;
         if (off + size[i] > total) total = off + size[i];
     }
     for (int i = 0; i < nn; i++)
-        if (owner[i] != i) m->nodes[i].out_offset = m->nodes[owner[i]].out_offset;
+        if (owner[i] != i) out_offset[i] = out_offset[owner[i]];
+    if (work > limit) {
+        s = cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "workspace too large");
+        goto done;
+    }
+    *sz = (plan_sizes){.arena = total, .work = work, .darena = train ? total : 0, .aux = aux};
+done:
     free(last_use);
     free(owner);
     free(size);
+    return s;
+}
 
-    cnn_status s =
-        grow(m, (void **)&m->arena, &m->arena_numel, total, sizeof(float), "activations");
+/* Plans the inferred shapes for mode and allocates the arenas (growing them,
+ * never shrinking). */
+static cnn_status plan(cnn_model *m, int mode) {
+    if (m->planned == mode) return CNN_OK;
+    m->planned = 0;
+    const bool train = mode == PLAN_TRAIN;
+    const size_t nn = (size_t)m->n_nodes;
+    size_t *off = malloc(2 * nn * sizeof *off);
+    if (!off) return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+    plan_sizes sz;
+    cnn_status s = plan_layout(m, train, off, off + nn, &sz);
     if (s == CNN_OK)
-        s = grow(m, (void **)&m->work, &m->work_numel, work, sizeof(float), "workspace");
+        s = grow(m, (void **)&m->arena, &m->arena_numel, sz.arena, sizeof(float), "activations");
+    if (s == CNN_OK)
+        s = grow(m, (void **)&m->work, &m->work_numel, sz.work, sizeof(float), "workspace");
     if (s == CNN_OK && train)
-        s = grow(m, (void **)&m->darena, &m->darena_numel, total, sizeof(float), "gradients");
+        s = grow(m, (void **)&m->darena, &m->darena_numel, sz.darena, sizeof(float), "gradients");
     if (s == CNN_OK && train)
-        s = grow(m, (void **)&m->aux, &m->aux_bytes, aux, 1, "training state");
-    if (s != CNN_OK) return s;
-    m->planned = mode;
-    return CNN_OK;
+        s = grow(m, (void **)&m->aux, &m->aux_bytes, sz.aux, 1, "training state");
+    if (s == CNN_OK) {
+        for (size_t i = 0; i < nn; i++) {
+            m->nodes[i].out_offset = off[i];
+            m->nodes[i].aux_offset = off[nn + i];
+        }
+        m->planned = mode;
+    }
+    free(off);
+    return s;
+}
+
+/* The bytes of a plan's parts as cnn_memory reports them; false when the
+ * total does not fit a size_t (the parts always do: see plan_layout). */
+static bool memory_of(const cnn_model *m, const plan_sizes *sz, cnn_memory *r) {
+    *r = (cnn_memory){
+        .weights = m->pbuf_numel * sizeof(float) + m->ibuf_numel * sizeof(int64_t),
+        .gradients = m->gbuf ? m->pbuf_numel * sizeof(float) : 0,
+        .activations = sz->arena * sizeof(float),
+        .activation_gradients = sz->darena * sizeof(float),
+        .training_state = sz->aux,
+        .workspace = sz->work * sizeof(float),
+    };
+    const size_t parts[] = {r->weights,        r->gradients,
+                            r->activations,    r->activation_gradients,
+                            r->training_state, r->workspace};
+    for (size_t i = 0; i < CNN_COUNT_OF(parts); i++) {
+        if (parts[i] > SIZE_MAX - r->total) return false;
+        r->total += parts[i];
+    }
+    return true;
+}
+
+cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cnn_memory *out) {
+    *out = (cnn_memory){0};
+    m->err[0] = 0;
+    if (!m->finalized) {
+        cnn_status s = cnn_model_finalize(m);
+        if (s != CNN_OK) return s;
+    }
+    /* Shapes for input, then the model's own inference state put back as it was:
+     * a plan (and a training forward awaiting its backward) stays valid. */
+    const size_t nn = (size_t)m->n_nodes;
+    const bool keep = m->inferred && cnn_shape_equal(&m->input_shape, input);
+    const bool inferred = m->inferred, trained_forward = m->trained_forward;
+    const int planned = m->planned;
+    const cnn_shape input_shape = m->input_shape;
+    cnn_shape *shapes = keep ? NULL : malloc((2 * nn + 1) * sizeof *shapes);
+    size_t *off = malloc((2 * nn + 1) * sizeof *off);
+    if ((!keep && !shapes) || !off) {
+        free(shapes);
+        free(off);
+        return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
+    }
+    for (size_t i = 0; shapes && i < nn; i++) {
+        shapes[2 * i] = m->nodes[i].in_shape;
+        shapes[2 * i + 1] = m->nodes[i].out_shape;
+    }
+    cnn_status s = cnn_model_infer(m, input);
+    plan_sizes sz;
+    if (s == CNN_OK) s = plan_layout(m, train, off, off + nn, &sz);
+    if (s == CNN_OK && !memory_of(m, &sz, out))
+        s = cnn_model_fail(m, CNN_STATUS_NO_MEMORY,
+                           "the model needs more bytes than a size_t holds");
+    if (shapes) {
+        for (size_t i = 0; i < nn; i++) {
+            m->nodes[i].in_shape = shapes[2 * i];
+            m->nodes[i].out_shape = shapes[2 * i + 1];
+        }
+        m->input_shape = input_shape;
+        m->inferred = inferred;
+        m->planned = planned;
+        m->trained_forward = trained_forward;
+    }
+    free(shapes);
+    free(off);
+    return s;
+}
+
+void cnn_model_allocated(const cnn_model *m, cnn_memory *out) {
+    const plan_sizes sz = {m->arena_numel, m->work_numel, m->darena_numel, m->aux_bytes};
+    memory_of(m, &sz, out); /* what was allocated fits a size_t */
 }
 
 /* Runs every node on x (already checked against the inferred shape). */

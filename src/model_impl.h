@@ -152,6 +152,10 @@ enum { PLAN_INFER = 1, PLAN_TRAIN = 2 };
 cnn_status cnn_model_fail(cnn_model *m, cnn_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* What m has allocated now, in cnn_model_memory's terms: the sizes its
+ * buffers were last allocated with (the tests compare the two). */
+void cnn_model_allocated(const cnn_model *m, cnn_memory *out);
+
 /* "net.7 Linear(in_features=400, out_features=120, bias=True)" into sb. */
 void cnn_node_describe(const cnn_node *n, cnn_sb *sb);
 

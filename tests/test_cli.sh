@@ -93,5 +93,39 @@ expect_error "missing input file" "missing.safetensors" \
     "$cnnkit" run lenet --input "$work/missing.safetensors" -o "$work/no.safetensors"
 [ ! -e "$work/no.safetensors" ] && ls "$work" | grep -q '\.tmp\.' && bad "temporary files left behind" || ok "no partial or temporary output"
 
+# Memory planned before anything is allocated: summary's section and JSON, and
+# runs that would not fit refused with the figure (CNNKIT_MEMORY_LIMIT stands in
+# for the machine's memory).
+"$cnnkit" summary lenet >"$work/mem.txt"
+grep -q '^Memory at batch 1 (MiB)  *Inference$' "$work/mem.txt" && grep -q '^Weights and buffers  *0\.24$' "$work/mem.txt" \
+    && grep -q '^Total  *[0-9.]*$' "$work/mem.txt" && ! grep -q 'Activation gradients' "$work/mem.txt" \
+    && ok "summary ends with the inference memory" || bad "summary memory section"
+"$cnnkit" summary alexnet --batch 64 --train >"$work/mem.txt"
+grep -q '^Memory at batch 64 (MiB)  *Inference  *Training$' "$work/mem.txt" && grep -q '^│    └─net.20 (Linear)  *\[64, 10\]' "$work/mem.txt" \
+    && grep -q '^Weights and buffers  *178\.39  *178\.39$' "$work/mem.txt" && grep -q '^Optimizer state (sgd)  *--  *0\.00$' "$work/mem.txt" \
+    && grep -q '^Activation gradients  *--  *[1-9][0-9.]*$' "$work/mem.txt" \
+    && ok "summary --batch 64 --train: the table at batch 64 and a training column" || bad "summary --train memory"
+"$cnnkit" summary lenet --json --optim adam >"$work/mem.json"
+[ "$(json_total "$work/mem.json" weights)" = $((4 * 61706)) ] && [ "$(json_total "$work/mem.json" optimizer_state)" = $((2 * 4 * 61706)) ] \
+    && grep -q '"optimizer":[[:space:]]*"adam"' "$work/mem.json" && grep -q '"activation_gradients"' "$work/mem.json" \
+    && grep -q '"training_state"' "$work/mem.json" && grep -q '"workspace"' "$work/mem.json" && grep -q '"total"' "$work/mem.json" \
+    && ok "summary --json: memory in bytes, adam's two buffers" || bad "summary --json memory"
+"$cnnkit" summary lenet --json --momentum 0.9 >"$work/mem.json"
+[ "$(json_total "$work/mem.json" optimizer_state)" = $((4 * 61706)) ] && ok "momentum keeps one buffer" || bad "momentum state"
+export CNNKIT_MEMORY_LIMIT=300K
+expect_error "run refused when even batch 1 does not fit" \
+    "cnnkit run: lenet at batch 2 needs [0-9.]* KiB (weights 241.0 KiB, gradients 241.0 KiB, activations .*) but [0-9.]* KiB is available (CNNKIT_MEMORY_LIMIT); even batch 1 needs" \
+    "$cnnkit" run lenet --input "$fx/lenet.io.safetensors" -o "$work/no.safetensors"
+[ ! -e "$work/no.safetensors" ] && ok "a refused run writes no output" || bad "a refused run wrote output"
+export CNNKIT_MEMORY_LIMIT=8M
+expect_error "bench refused with the largest batch that fits" "cnnkit bench: lenet at batch 4096 needs .* but 8.0 MiB is available (CNNKIT_MEMORY_LIMIT); try --batch [0-9]*$" \
+    "$cnnkit" bench lenet --batch 4096 --train
+fit=$(sed -n 's/.*try --batch \([0-9]*\)$/\1/p' "$work/err")
+expect "the batch it suggests runs" 0 "$cnnkit" bench lenet --batch "$fit" --train --seconds 0.01
+expect_error "one more does not fit" "at batch $((fit + 1)) needs" "$cnnkit" bench lenet --batch $((fit + 1)) --train --seconds 0.01
+CNNKIT_MEMORY_LIMIT=1.5G expect "a CNNKIT_MEMORY_LIMIT that is not bytes is bad usage" 2 "$cnnkit" bench lenet --seconds 0.01
+CNNKIT_MEMORY_LIMIT=none expect "CNNKIT_MEMORY_LIMIT=none turns the check off" 0 "$cnnkit" bench lenet --batch 4096 --seconds 0.01
+unset CNNKIT_MEMORY_LIMIT
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -83,6 +83,29 @@ printf 'P5\n4 4\n255\nxx' >short.pgm
 "$cnnkit" train --resume full.ckpt.safetensors --lr 0.1 >/dev/null 2>&1
 [ $? -eq 2 ] && ok "--resume refuses other options" || bad "--resume with options"
 
+# A run that would not fit in memory is refused with the figure before it
+# writes anything (CNNKIT_MEMORY_LIMIT stands in for the machine's memory).
+refused() { # NAME PATTERN CMD...: exit 1, one line on stderr matching PATTERN, nothing on stdout
+    local name=$1 pattern=$2
+    shift 2
+    "$@" >ref.out 2>ref.err
+    local rc=$?
+    if [ $rc -eq 1 ] && [ "$(wc -l <ref.err)" -eq 1 ] && grep -q -- "$pattern" ref.err && [ ! -s ref.out ]; then
+        ok "$name"
+    else
+        bad "$name (exit $rc)"
+        cat ref.err
+    fi
+}
+CNNKIT_MEMORY_LIMIT=16M refused "train refused, with the batch that fits" \
+    "cnnkit train: lenet at batch 4096 needs .* (weights 241.0 KiB, gradients 241.0 KiB, optimizer state 482.1 KiB, activations .*, data .*) but 16.0 MiB is available (CNNKIT_MEMORY_LIMIT); try --batch [0-9]*$" \
+    "${train[@]}" --batch 4096 --epochs 1 -o big.safetensors
+[ ! -e big.safetensors ] && [ ! -e big.ckpt.safetensors ] && ok "a refused training run writes no file" || bad "refused training wrote files"
+CNNKIT_MEMORY_LIMIT=4M refused "eval refused, with the batch that fits" "cnnkit eval: lenet at batch 4096 needs .* but 4.0 MiB is available (CNNKIT_MEMORY_LIMIT); try --batch [0-9]*$" \
+    "$cnnkit" eval lenet --weights full.safetensors --limit 1000 --batch 4096
+CNNKIT_MEMORY_LIMIT=100K refused "predict refused" "cnnkit predict: lenet at batch 1 needs .* but [0-9.]* KiB is available (CNNKIT_MEMORY_LIMIT)$" \
+    "$cnnkit" predict lenet --weights full.safetensors img.pgm
+
 # PyTorch loads the weights (strict) and measures the same test accuracy.
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     acc_c=$(sed -n 's/.*accuracy \([0-9.]*\)$/\1/p' eval.out | head -1)

@@ -176,6 +176,39 @@ cnn_shape cnn_model_output_shape(const cnn_model *m);
  * same for w'; "" for a node that keeps H and W. snprintf-style. */
 int cnn_model_node_explain(const cnn_model *m, int node, char *buf, size_t cap);
 
+/* ---- Memory ------------------------------------------------------------- */
+
+/* Bytes the model holds for one input shape, part by part. */
+typedef struct cnn_memory {
+    size_t weights;              /* the parameter buffer (weights, biases, BatchNorm's running
+                                    statistics) and the int64 counters (num_batches_tracked) */
+    size_t gradients;            /* the gradient buffer, laid out as the parameter buffer;
+                                    cnn_model_finalize allocates it, so inference holds it too */
+    size_t activations;          /* the activation arena: every layer's output, a buffer reused
+                                    once its readers have run (inference) or every output kept
+                                    for the backward pass (training); views take no room */
+    size_t activation_gradients; /* training: dL/d(output) of every layer, the arena's layout */
+    size_t training_state;       /* training: what the forward keeps for the backward (Dropout's
+                                    masks, MaxPool2d's argmax, BatchNorm's batch statistics) */
+    size_t workspace;            /* scratch shared by the layers (im2col, ...), the largest
+                                    one's need, forward and (training) backward */
+    size_t total;                /* the sum of the above */
+} cnn_memory;
+
+/* What running m on inputs of shape input will hold (train: training
+ * forwards and backward passes; else inference forwards), computed from the
+ * inferred shapes and the same layout the passes allocate, without allocating
+ * any of it: a model that has run only such passes has allocated exactly
+ * these figures. The arenas only grow, so a model that ran several shapes or
+ * both modes holds, part by part, the largest. Optimizer state is not the
+ * model's: see cnn_optim_new (cnnkit/train.h). m's own shapes, plan and
+ * pending backward are left as they were. Fails as cnn_model_infer does on a
+ * shape that does not fit (the rules that hold in training only, such as
+ * BatchNorm's two values per channel, are not checked), or with
+ * CNN_STATUS_NO_MEMORY when the total does not fit a size_t; *out is then
+ * zero. */
+cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cnn_memory *out);
+
 /* ---- Running ------------------------------------------------------------ */
 
 /* The forward pass in inference mode (Dropout is the identity, BatchNorm uses
