@@ -205,7 +205,7 @@ static void summary_memory_section(const summary_memory *mem) {
     memory_row("Activations", (size_t[]){i->activations, t->activations}, cols);
     if (tr) {
         memory_row("Activation gradients", (size_t[]){na, t->activation_gradients}, cols);
-        memory_row("Training state (masks, argmax, batch statistics)",
+        memory_row("Training state (masks, argmax, patches, batch statistics)",
                    (size_t[]){na, t->training_state}, cols);
     }
     memory_row("Workspace", (size_t[]){i->workspace, t->workspace}, cols);
@@ -423,7 +423,7 @@ int cmd_summary(int argc, char **argv) {
                 "      --batch N        the input's N (default: the input's)\n"
                 "      --train          memory for training too: weight gradients, optimizer\n"
                 "                       state, the activations kept for the backward pass, their\n"
-                "                       gradients and the masks, argmax and statistics it needs\n"
+                "                       gradients and what else it keeps (masks, argmax...)\n"
                 "      --optim NAME     sgd (default), adam or adamw: its state (implies --train)\n"
                 "      --momentum X     SGD's momentum (a buffer when not 0; implies --train)\n"
                 "      --nesterov       SGD with nesterov momentum (implies --train)\n"

@@ -189,7 +189,8 @@ typedef struct cnn_memory {
                                     for the backward pass (training); views take no room */
     size_t activation_gradients; /* training: dL/d(output) of every layer, the arena's layout */
     size_t training_state;       /* training: what the forward keeps for the backward (Dropout's
-                                    masks, MaxPool2d's argmax, BatchNorm's batch statistics) */
+                                    masks, MaxPool2d's argmax, BatchNorm's batch statistics, a
+                                    convolution's im2col patches) */
     size_t workspace;            /* scratch shared by the layers (im2col, ...), the largest
                                     one's need, forward and (training) backward */
     size_t total;                /* the sum of the above */
