@@ -564,7 +564,8 @@ done:
 /* Plans the inferred shapes for mode and allocates the arenas (growing them,
  * never shrinking). */
 static cnn_status plan(cnn_model *m, int mode) {
-    if (m->planned == mode) return CNN_OK;
+    /* Workspaces are laid out per OpenMP thread: a new thread count is a new plan. */
+    if (m->planned == mode && m->plan_threads == omp_get_max_threads()) return CNN_OK;
     m->planned = 0;
     const bool train = mode == PLAN_TRAIN;
     const size_t nn = (size_t)m->n_nodes;
@@ -586,6 +587,7 @@ static cnn_status plan(cnn_model *m, int mode) {
             m->nodes[i].aux_offset = off[nn + i];
         }
         m->planned = mode;
+        m->plan_threads = omp_get_max_threads();
     }
     free(off);
     return s;
@@ -747,6 +749,9 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
     if (!m->trained_forward || m->planned != PLAN_TRAIN)
         return cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT,
                               "backward needs a training forward pass first");
+    if (m->plan_threads != omp_get_max_threads())
+        return cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT,
+                              "the thread count changed between the forward and backward pass");
     size_t numel;
     cnn_shape_numel(&m->input_shape, &numel);
     if (dx) memset(dx, 0, numel * sizeof(float));

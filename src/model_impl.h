@@ -129,6 +129,7 @@ struct cnn_model {
     bool inferred; /* shapes below are valid */
     cnn_shape input_shape;
     int planned; /* 0: no plan; PLAN_INFER or PLAN_TRAIN for input_shape */
+    int plan_threads; /* omp_get_max_threads() when planned */
     float *arena;
     size_t arena_numel;
     float *work;

@@ -385,25 +385,79 @@ static void convolution_paths_should_equal_double_precision(void **state) {
     strided.stride[0] = strided.stride[1] = 2;
     strided.padding[0] = 1;
     grouped.groups = 2;
+    /* Over 2^16 floats of patches per image: chunked, by Winograd's F(2x2, 3x3). */
+    cnn_layer wino = cnn_conv2d(64, 48, 3), wino_pad = cnn_conv2d(40, 36, 3);
+    wino.padding[0] = wino.padding[1] = 1;
+    wino_pad.padding[1] = 2;
     struct {
         const char *name;
         cnn_layer L;
         int64_t shape[4];
-    } cases[] = {{"LeNet conv2", lenet2, {8, 6, 14, 14}},
-                 {"3x3 padding 2", padded, {8, 3, 9, 21}},
-                 {"3x3 stride 2", strided, {8, 4, 41, 40}},
-                 {"groups 2", grouped, {8, 8, 20, 20}}};
+        const char *path; /* when the thread count does not decide it */
+    } cases[] = {{"LeNet conv2", lenet2, {8, 6, 14, 14}, NULL},
+                 {"3x3 padding 2", padded, {8, 3, 9, 21}, NULL},
+                 {"3x3 stride 2", strided, {8, 4, 41, 40}, NULL},
+                 {"groups 2", grouped, {8, 8, 20, 20}, NULL},
+                 {"Winograd", wino, {8, 64, 13, 11}, "Winograd"},
+                 {"Winograd pad 0,2", wino_pad, {3, 40, 30, 7}, "Winograd"}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         for (int t = 1; t <= 3; t++) {
             conv_run r = run_conv(&cases[c].L, cases[c].shape, t);
             double e[4];
             const double worst = check_run(&cases[c].L, cases[c].shape, &r, e);
-            printf("  %-14s %d thread%s (%s): y %.2g, dx %.2g, dw %.2g, db %.2g\n", cases[c].name,
-                   t, t > 1 ? "s" : " ", t == 3 ? "chunked" : "per image", e[0], e[1], e[2], e[3]);
+            printf("  %-16s %d thread%s (%s): y %.2g, dx %.2g, dw %.2g, db %.2g\n", cases[c].name,
+                   t, t > 1 ? "s" : " ",
+                   cases[c].path ? cases[c].path
+                   : t == 3      ? "chunked"
+                                 : "per image",
+                   e[0], e[1], e[2], e[3]);
             assert_true(worst < 1e-6);
             free_run(&r);
         }
     }
+    cnn_set_threads(saved);
+}
+
+static double max_rel(const float *a, const float *b, size_t n) {
+    double worst = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const double e = fabs((double)a[i] - b[i]) / fmax(1.0, fabs((double)b[i]));
+        if (e > worst) worst = e;
+    }
+    return worst;
+}
+
+/* The convolution's workspace is laid out per thread: a model planned on one
+ * thread and run on two must plan again (ASan sees an overrun otherwise), and
+ * a backward pass on another thread count than its forward pass is refused. */
+static void changing_threads_should_replan_the_workspace(void **state) {
+    (void)state;
+    const int saved = omp_get_max_threads();
+    cnn_layer L = cnn_conv2d(6, 16, 5);
+    cnn_model *m = cnn_model_new("Net");
+    assert_non_null(m);
+    assert_true(cnn_model_add_layer(m, 0, "conv", &L) >= 0);
+    assert_int_equal(cnn_model_finalize(m), CNN_OK);
+    assert_int_equal(cnn_model_init(m, CNN_INIT_DEFAULT, 5), CNN_OK);
+    cnn_tensor x, y1, y2;
+    cnn_shape s = cnn_shape_make(4, (int64_t[]){8, 6, 14, 14});
+    assert_int_equal(cnn_tensor_alloc(&x, &s), CNN_OK);
+    for (size_t i = 0; i < cnn_tensor_numel(&x); i++)
+        x.data[i] = (float)(i % 7) - 3.0f;
+    cnn_set_threads(1);
+    assert_int_equal(cnn_model_forward(m, &x, &y1), CNN_OK);
+    cnn_set_threads(2);
+    assert_int_equal(cnn_model_forward(m, &x, &y2), CNN_OK);
+    assert_true(max_rel(y1.data, y2.data, cnn_tensor_numel(&y1)) < 1e-6);
+    assert_non_null(cnn_model_forward_train(m, &x, 1, 0));
+    cnn_set_threads(1);
+    float *dy = calloc(cnn_tensor_numel(&y1), sizeof *dy);
+    assert_non_null(dy);
+    assert_int_equal(cnn_model_backward(m, x.data, dy, NULL), CNN_STATUS_INVALID_ARGUMENT);
+    printf("  %s\n", cnn_model_error(m));
+    free(dy);
+    cnn_tensor_free(&x), cnn_tensor_free(&y1), cnn_tensor_free(&y2);
+    cnn_model_free(m);
     cnn_set_threads(saved);
 }
 
@@ -416,6 +470,7 @@ int main(void) {
         cmocka_unit_test(sigmoid_should_be_within_two_ulp_and_keep_nan),
         cmocka_unit_test(maxpool_should_scan_windows_like_pytorch),
         cmocka_unit_test(convolution_paths_should_equal_double_precision),
+        cmocka_unit_test(changing_threads_should_replan_the_workspace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
