@@ -71,6 +71,7 @@ def main():
     threads = os.cpu_count()
     sec = 2.0 if args.quick else 3.0
     peak = float(subprocess.run([args.peak], check=True, capture_output=True, text=True).stdout)
+    kernels = run_json([args.cnnkit, "bench", "lenet", "--seconds", "0.1", "--json"])["kernels"]
     rows = [  # (label, model, batch, train, size)
         ("LeNet training step, batch 256", "lenet", 256, True, None),
         ("LeNet inference, batch 256", "lenet", 256, False, None),
@@ -111,8 +112,10 @@ def main():
                 model, batch, "training" if train else "inference", size or "-", th,
                 r["images_per_second"]), flush=True)
     meta = {"date": datetime.date.today().isoformat(), "machine": machine(), "threads": threads,
-            "fma_peak_gflops": peak, "command": " ".join(["bench/run.sh"] + sys.argv[5:])}
-    print("machine: %s; FMA peak %.0f GFLOP/s on %d threads" % (meta["machine"], peak, threads))
+            "fma_peak_gflops": peak, "cnnkit_kernels": kernels,
+            "command": " ".join(["bench/run.sh"] + sys.argv[5:])}
+    print("machine: %s; FMA peak %.0f GFLOP/s on %d threads; cnnkit's kernels: %s" % (
+        meta["machine"], peak, threads, kernels))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": results, "scaling": scaling}, f, indent=1)

@@ -26,7 +26,9 @@ static int usage_bench(void) {
            "      --profile     a per-layer table: forward and backward time, share, GFLOP/s\n"
            "  -i, --input SHAPE C,H,W or N,C,H,W (default: the model's input)\n"
            "      --seconds S   how long to measure (default 3)\n"
-           "      --json        one JSON object instead of text\n");
+           "      --json        one JSON object instead of text\n\n"
+           "The line names the kernels' instruction set (avx512, avx2 or generic: the best\n"
+           "this CPU has); CNNKIT_SIMD=generic|avx2|avx512 in the environment caps it.\n");
     return EXIT_OK;
 }
 
@@ -187,15 +189,16 @@ int cmd_bench(int argc, char **argv) {
     const double rss_mb = (double)ru.ru_maxrss / 1024.0;
     if (json) {
         printf("{\"model\": \"%s\", \"batch\": %llu, \"train\": %s, \"threads\": %d, "
-               "\"images_per_second\": %.3f, \"seconds_per_iteration\": %.6f, \"gflops\": %.3f, "
-               "\"peak_rss_mb\": %.1f}\n",
-               argv[optind], batch, train ? "true" : "false", omp_get_max_threads(), ips,
-               elapsed / (double)iters, gflops, rss_mb);
+               "\"kernels\": \"%s\", \"images_per_second\": %.3f, \"seconds_per_iteration\": "
+               "%.6f, \"gflops\": %.3f, \"peak_rss_mb\": %.1f}\n",
+               argv[optind], batch, train ? "true" : "false", omp_get_max_threads(),
+               cnn_simd_name(cnn_simd_level()), ips, elapsed / (double)iters, gflops, rss_mb);
     } else {
-        printf("%s %s, batch %llu, %d threads: %.1f images/s (%.3f ms per iteration, %lld "
-               "iterations), %.1f GFLOP/s, peak RSS %.0f MB\n",
+        printf("%s %s, batch %llu, %d threads, %s kernels: %.1f images/s (%.3f ms per "
+               "iteration, %lld iterations), %.1f GFLOP/s, peak RSS %.0f MB\n",
                argv[optind], train ? "training step" : "inference", batch, omp_get_max_threads(),
-               ips, 1e3 * elapsed / (double)iters, (long long)iters, gflops, rss_mb);
+               cnn_simd_name(cnn_simd_level()), ips, 1e3 * elapsed / (double)iters,
+               (long long)iters, gflops, rss_mb);
     }
     if (profile && !json) {
         double total = 0.0;
