@@ -21,6 +21,8 @@ def run_json(cmd):
 
 
 def cnnkit(args, model, batch, train, threads, seconds, size=None):
+    if size:  # the zoo's AlexNet takes 224 only: the same net with an adaptive pool before Flatten
+        model = os.path.join(HERE, "alexnet_any_size.txt")
     cmd = [args.cnnkit, "bench", model, "--batch", str(batch), "--threads", str(threads),
            "--seconds", str(seconds), "--json"]
     if train:

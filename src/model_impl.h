@@ -90,11 +90,16 @@ struct cnn_node {
     float *param[CNN_SLOT_COUNT]; /* views into the parameter buffer, NULL when absent */
     float *grad[CNN_SLOT_COUNT];  /* the same views into the gradient buffer */
     int64_t *num_batches_tracked;
-    const bool *stats_frozen; /* the model's flag */
-    cnn_shape in_shape, out_shape; /* from the last inference */
-    size_t out_offset;             /* into the activation arena (and the gradient arena) */
-    size_t aux_offset;             /* into the training aux arena */
+    const bool *stats_frozen;        /* the model's flag */
+    cnn_shape in_shape, out_shape;   /* from the last inference */
+    size_t out_offset;               /* into the activation arena (and the gradient arena) */
+    size_t aux_offset;               /* into the training aux arena */
     double fwd_seconds, bwd_seconds; /* accumulated while the model is profiled */
+    /* Inference plans only: the elementwise activation after this Conv2d or Linear,
+     * which the op applies to its own output while it is in cache; the activation's
+     * node is then a view (see act_fused in model.c). */
+    bool has_act;
+    cnn_op act;
 };
 
 typedef struct cnn_module {
@@ -128,7 +133,7 @@ struct cnn_model {
 
     bool inferred; /* shapes below are valid */
     cnn_shape input_shape;
-    int planned; /* 0: no plan; PLAN_INFER or PLAN_TRAIN for input_shape */
+    int planned;      /* 0: no plan; PLAN_INFER or PLAN_TRAIN for input_shape */
     int plan_threads; /* omp_get_max_threads() when planned */
     float *arena;
     size_t arena_numel;

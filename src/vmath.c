@@ -2,8 +2,11 @@
  * reduction and Cephes' degree-6 polynomial, written without branches or
  * calls so that each loop becomes vector code. One body, compiled three
  * times (AVX-512, AVX2 + FMA, baseline) and chosen by cnn_simd_level(). */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include "cnnkit/layer.h"
 
 #include "simd.h"
 #include "vmath.h"
@@ -118,4 +121,19 @@ void cnn_vsigmoid(float *y, const float *x, size_t n) {
     }
 #endif
     sigmoid_generic(y, x, n);
+}
+
+void cnn_vactivation(int op, float *y, size_t n) {
+    switch (op) {
+    case CNN_OP_RELU: /* NaN passes, as in the layer */
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] < 0.0f ? 0.0f : y[i];
+        break;
+    case CNN_OP_SIGMOID: cnn_vsigmoid(y, y, n); break;
+    case CNN_OP_TANH:
+        for (size_t i = 0; i < n; i++)
+            y[i] = tanhf(y[i]);
+        break;
+    default: break;
+    }
 }

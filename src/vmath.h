@@ -10,6 +10,10 @@
  * of the correctly rounded value; NaN stays NaN; y may be x. */
 void cnn_vsigmoid(float *y, const float *x, size_t n);
 
+/* y[i] = act(y[i]) for i < n with act ReLU, Sigmoid or Tanh (cnn_layer ops):
+ * the same values as those layers' forward passes. */
+void cnn_vactivation(int op, float *y, size_t n);
+
 /* MaxPool2d of one plane x (H,W) into y (oh,ow) for windows that lie inside
  * the plane (no padding, dilation 1): y[oy][ox] = the maximum of
  * x[oy*sh + i][ox*sw + j], scanned row by row as PyTorch does, NaN winning. */

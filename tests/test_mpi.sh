@@ -58,7 +58,7 @@ done
 K=(train lenet --limit 30000 --batch 64 --threads 1 --seed 5 --epochs 3)
 CNNKIT_MPI_TIMEOUT=20 "${mpi[@]}" -np 2 "$cnnkit" "${K[@]}" -o kill.safetensors >kill.out 2>&1 &
 job=$!
-for _ in $(seq 1 300); do
+for _ in $(seq 1 1200); do
     grep -q '^epoch 1 loss' kill.out 2>/dev/null && break
     sleep 0.05
 done
