@@ -90,10 +90,13 @@ struct cnn_node {
     float *param[CNN_SLOT_COUNT]; /* views into the parameter buffer, NULL when absent */
     float *grad[CNN_SLOT_COUNT];  /* the same views into the gradient buffer */
     int64_t *num_batches_tracked;
-    const bool *stats_frozen;        /* the model's flag */
-    cnn_shape in_shape, out_shape;   /* from the last inference */
-    size_t out_offset;               /* into the activation arena (and the gradient arena) */
-    size_t aux_offset;               /* into the training aux arena */
+    const bool *stats_frozen;      /* the model's flag */
+    cnn_shape in_shape, out_shape; /* from the last inference */
+    size_t out_offset;             /* into the activation arena */
+    size_t aux_offset;             /* into the training aux arena */
+    size_t grad_offset;            /* training: dL/d(output) in the gradient arena */
+    bool zero_din;  /* training: this node's backward is the first to add to its input's gradient */
+    bool zero_dout; /* training: nothing adds to this node's output gradient (a dead end) */
     double fwd_seconds, bwd_seconds; /* accumulated while the model is profiled */
     /* Inference plans only: the elementwise activation after this Conv2d or Linear,
      * which the op applies to its own output while it is in cache; the activation's
@@ -139,7 +142,7 @@ struct cnn_model {
     size_t arena_numel;
     float *work;
     size_t work_numel;
-    float *darena; /* training: dL/d(output) of every node, the arena's layout */
+    float *darena; /* training: dL/d(output), each live only during part of the backward pass */
     size_t darena_numel;
     unsigned char *aux;
     size_t aux_bytes;

@@ -109,7 +109,10 @@ static void memory_should_equal_what_training_allocates(void **state) {
             cnn_memory infer = plan_and_run(names[i], batches[j], false);
             cnn_memory train = plan_and_run(names[i], batches[j], true);
             assert_int_equal(train.activations, kept_outputs(names[i], batches[j]));
-            assert_int_equal(train.activation_gradients, train.activations);
+            /* Output gradients live only from their first adder to their producer in the
+             * backward pass, so the chain needs far fewer bytes than the outputs do. */
+            assert_true(train.activation_gradients > 0);
+            assert_true(train.activation_gradients < train.activations);
             assert_true(train.activations >= infer.activations);
             assert_true(train.workspace >= infer.workspace);
             assert_int_equal(train.weights, infer.weights);
