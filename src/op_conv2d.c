@@ -91,28 +91,30 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
     if (!L->bias) cnn_sb_puts(sb, ", bias=False");
 }
 
-/* Two ways to run a convolution, chosen per layer and batch from
+/* Three ways to run a convolution, chosen per layer and batch from
  * measurements on a 2-core AVX-512 Xeon:
  *
  * Per image, when one image's patches fit in L2 (K*P floats, K =
  * C/groups*kh*kw, P = oh*ow) and the batch keeps every thread busy, or the
  * layer is too small to share: each thread takes whole images and runs them
  * on its own, straight into the output, bias included: no barrier inside
- * the layer and no layout copy. With stride 1 and AVX-512 the direct kernels
- * of conv_direct.c read the image itself; otherwise im2col fills a buffer of
- * the thread's own and cnn_gemm multiplies (products this small lose more to
- * OpenBLAS's packing than they gain). LeNet's step: 2.3x faster than the
- * chunked path.
+ * the layer and no layout copy. im2col fills a buffer of the thread's own
+ * and cnn_gemm multiplies (products this small lose more to OpenBLAS's
+ * packing and threads than they gain); with stride 1 and AVX-512 the weight
+ * gradient of wide rows comes from the image itself (conv_direct.c). When it
+ * came in, LeNet's training step went from 9.7k to 16.4k images/s.
  *
  * Chunked (AlexNet's large layers, and batches that would leave a thread
  * idle): im2col lays a chunk of B images side by side, col = (K, B*P), and
  * one multi-threaded OpenBLAS SGEMM per group computes (OC/groups, B*P),
- * copied back to NCHW. Per image was 10% slower there: 1.5 MB of patches per
- * image and thread leave the cache. */
-#define CONV_WORK_CAP ((size_t)8 << 20) /* floats: 32 MiB for the chunked path */
-#define CONV_IMAGE_CAP                                                                             \
-    ((int64_t)1 << 16)                     /* floats of one image's patches for the per-image path \
-                                            */
+ * copied back to NCHW. Per image (one OpenBLAS product per image and
+ * thread) was 10% slower there: 1.5 MB of patches per image leave the cache.
+ *
+ * Winograd F(2x2, 3x3), chunked, for 3x3 stride-1 layers with enough
+ * channels and tiles for its 16 products to be large (winograd.c). */
+#define CONV_WORK_CAP ((size_t)8 << 20) /* floats: 32 MiB for the chunked paths */
+/* Floats of one image's patches for the per-image path: 256 KiB. */
+#define CONV_IMAGE_CAP   ((int64_t)1 << 16)
 #define CONV_SMALL_LAYER ((size_t)1 << 20) /* multiply-adds of a layer not worth sharing */
 
 typedef struct conv_dims {
@@ -158,8 +160,10 @@ static conv_dims conv_dims_of(const cnn_node *n) {
                              .pw = (int)L->padding[1]};
     d.direct = d.per_image && L->stride[0] == 1 && L->stride[1] == 1 && L->dilation[0] == 1 &&
                L->dilation[1] == 1 && cnn_conv_direct_dw_ok(&d.geom);
-    /* 3x3 stride 1 with enough channels for the 16 products to run at OpenBLAS's
-     * speed (AlexNet's conv3-5: 1.7x faster than im2col + one product). */
+    /* 3x3 stride 1 with enough channels and tiles for the 16 products to run at
+     * OpenBLAS's speed: AlexNet's training step at batch 64 went from 33 to 43
+     * images/s, most of it in the input gradient; forward, conv4 is 1.3x faster
+     * and conv3 and conv5 about even (the transforms take a third of the time). */
     d.winograd = !d.per_image && L->kernel[0] == 3 && L->kernel[1] == 3 && L->stride[0] == 1 &&
                  L->stride[1] == 1 && L->dilation[0] == 1 && L->dilation[1] == 1 && d.G == 1 &&
                  d.C >= 32 && d.OC >= 32 && (size_t)(16 * d.OC * d.C) < CONV_WORK_CAP / 2 &&
