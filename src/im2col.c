@@ -1,10 +1,10 @@
 /* im2col.c - patches of an image as rows of a matrix, and back. A row is oh
  * segments of ow floats, each a piece of one input row with zeros where the
  * window hangs over the padding. The segments are short (LeNet's are 10 and
- * 28 floats), so the cost is per segment: the AVX-512 build moves a stride-1
- * segment with one masked load and store per 16 floats, the mask doing the
- * padding; the portable build works out the valid range [lo, hi) once per
- * row and copies between zero fills. */
+ * 28 floats), so the cost is per segment: the AVX-512 and AVX2 builds move
+ * a stride-1 segment with one masked load and store per 16 or 8 floats, the
+ * mask doing the padding; the portable build works out the valid range
+ * [lo, hi) once per row and copies between zero fills. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -165,6 +165,65 @@ CNN_TARGET_AVX512 static void col2im_avx512(float *dx, const float *col, int64_t
         }
     }
 }
+/* The same two with AVX2's 8 lanes, masks as integer vectors. */
+CNN_TARGET_AVX2 static inline __m256i lane_range8(int64_t lo, int64_t hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 8) hi = 8;
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)hi), idx),
+                            _mm256_cmpgt_epi32(idx, _mm256_set1_epi32((int)lo - 1)));
+}
+
+CNN_TARGET_AVX2 static void im2col_avx2(float *col, int64_t ld, const float *x,
+                                        const cnn_patch_geom *g, int64_t r0, int64_t r1) {
+    const int64_t ow = g->ow, chunks = (ow + 7) / 8;
+    const __m256i none = _mm256_setzero_si256();
+    row_index ri = row_index_at(g, r0);
+    for (int64_t r = r0; r < r1; r++, row_index_next(g, &ri)) {
+        const float *xc = x + ri.c * g->H * g->W;
+        float *dst = col + r * ld;
+        for (int64_t q = 0; q < chunks; q++) {
+            const int64_t ox0 = q * 8, s = ox0 - g->pw + ri.kj * g->dw;
+            const __m256i out = lane_range8(0, ow - ox0);
+            const __m256i in = _mm256_and_si256(lane_range8(-s, g->W - s), out);
+            for (int64_t oy = 0; oy < g->oh; oy++) {
+                const int64_t iy = oy * g->sh - g->ph + ri.ki * g->dh;
+                const bool inside = iy >= 0 && iy < g->H;
+                const float *src = (const float *)((uintptr_t)(xc + (inside ? iy : 0) * g->W) +
+                                                   (uintptr_t)(s * 4));
+                _mm256_maskstore_ps(dst + oy * ow + ox0, out,
+                                    _mm256_maskload_ps(src, inside ? in : none));
+            }
+        }
+    }
+}
+
+CNN_TARGET_AVX2 static void col2im_avx2(float *dx, const float *col, int64_t ld,
+                                        const cnn_patch_geom *g) {
+    const int64_t ow = g->ow, kk = g->kh * g->kw;
+    for (int64_t c = 0; c < g->C; c++) {
+        for (int64_t ki = 0; ki < g->kh; ki++) {
+            const float *rows = col + (c * kk + ki * g->kw) * ld;
+            for (int64_t oy = 0; oy < g->oh; oy++) {
+                const int64_t iy = oy * g->sh - g->ph + ki * g->dh;
+                if (iy < 0 || iy >= g->H) continue;
+                float *dr = dx + (c * g->H + iy) * g->W;
+                for (int64_t ix0 = 0; ix0 < g->W; ix0 += 8) {
+                    const __m256i wm = lane_range8(0, g->W - ix0);
+                    __m256 acc = _mm256_maskload_ps(dr + ix0, wm);
+                    for (int64_t kj = 0; kj < g->kw; kj++) {
+                        const int64_t o0 = ix0 + g->pw - kj * g->dw;
+                        const __m256i m = _mm256_and_si256(lane_range8(-o0, ow - o0), wm);
+                        const float *src = (const float *)((uintptr_t)(rows + kj * ld + oy * ow) +
+                                                           (uintptr_t)(o0 * 4));
+                        acc = _mm256_add_ps(acc, _mm256_maskload_ps(src, m));
+                    }
+                    _mm256_maskstore_ps(dr + ix0, wm, acc);
+                }
+            }
+        }
+    }
+}
 #endif
 
 void cnn_im2col(float *col, int64_t ld, const float *x, const cnn_patch_geom *g, int64_t r0,
@@ -172,6 +231,10 @@ void cnn_im2col(float *col, int64_t ld, const float *x, const cnn_patch_geom *g,
 #if CNN_HAVE_X86_KERNELS
     if (g->sw == 1 && cnn_simd_level() == CNN_SIMD_AVX512) {
         im2col_avx512(col, ld, x, g, r0, r1);
+        return;
+    }
+    if (g->sw == 1 && cnn_simd_level() == CNN_SIMD_AVX2) {
+        im2col_avx2(col, ld, x, g, r0, r1);
         return;
     }
 #endif
@@ -182,6 +245,10 @@ void cnn_col2im(float *dx, const float *col, int64_t ld, const cnn_patch_geom *g
 #if CNN_HAVE_X86_KERNELS
     if (g->sw == 1 && cnn_simd_level() == CNN_SIMD_AVX512) {
         col2im_avx512(dx, col, ld, g);
+        return;
+    }
+    if (g->sw == 1 && cnn_simd_level() == CNN_SIMD_AVX2) {
+        col2im_avx2(dx, col, ld, g);
         return;
     }
 #endif
