@@ -1,5 +1,11 @@
-/* conv_direct.c - a convolution's weight gradient straight from the image,
- * for stride 1 and dilation 1: no im2col buffer to write and read back.
+/* conv_direct.c - a convolution and its weight gradient straight from the
+ * image, for stride 1 and dilation 1: no im2col buffer to write and read back.
+ *
+ * Forward, a register tile holds up to 8 output channels times 32 columns of
+ * one output row; for each input channel and kernel offset it loads the 32
+ * inputs under them with masks that make the padding zero, and broadcasts
+ * each channel's weight into a multiply-add. On LeNet's first layer: 3.5 us
+ * per image against 5.0 for im2col + cnn_gemm.
  *
  * dw[m][c][ki][kj] sums dy[m] times the input plane c shifted by (ki, kj).
  * A register tile holds the sums of up to 4 output channels times all kw
@@ -20,7 +26,7 @@
 
 #define DIRECT_KW_MAX 7 /* the weight-gradient tiles are unrolled over kw */
 
-bool cnn_conv_direct_dw_ok(const cnn_conv_geom *g) {
+bool cnn_conv_direct_ok(const cnn_conv_geom *g) {
 #if CNN_HAVE_X86_KERNELS
     return cnn_simd_level() == CNN_SIMD_AVX512 && g->kw >= 1 && g->kw <= DIRECT_KW_MAX &&
            g->kh >= 1 && g->oh >= 1 && g->ow >= 16;
@@ -52,6 +58,72 @@ static inline __mmask16 input_lanes(const cnn_conv_geom *g, int ox0, int kj) {
  * keeps from being read. */
 static inline const float *at(const float *x, ptrdiff_t off) {
     return (const float *)((uintptr_t)x + (uintptr_t)(off * (ptrdiff_t)sizeof(float)));
+}
+
+/* Outputs of mr (at most 8) channels at row oy, columns ox0..ox0+31: for
+ * every input channel and kernel offset, one masked load per 16 columns and
+ * one broadcast weight per channel. w points at the tile's first channel. */
+CNN_TARGET_AVX512 __attribute__((always_inline)) static inline void
+fwd_tile(const int mr, const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
+         float *y, int oy, int ox0) {
+    const int HW = g->H * g->W, OP = g->oh * g->ow, K2 = g->kh * g->kw, WM = g->C * K2;
+    const int ox1 = ox0 + 16;
+    const __mmask16 om0 = lane_range(0, g->ow - ox0), om1 = lane_range(0, g->ow - ox1);
+    __mmask16 m0[DIRECT_KW_MAX], m1[DIRECT_KW_MAX];
+    for (int kj = 0; kj < g->kw; kj++) {
+        m0[kj] = input_lanes(g, ox0, kj);
+        m1[kj] = ox1 < g->ow ? input_lanes(g, ox1, kj) : 0;
+    }
+    __m512 a[8], b[8];
+    for (int r = 0; r < mr; r++)
+        a[r] = b[r] = bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
+    for (int c = 0; c < g->C; c++) {
+        for (int ki = 0; ki < g->kh; ki++) {
+            const int iy = oy - g->ph + ki;
+            if (iy < 0 || iy >= g->H) continue;
+            const float *xr = x + c * HW + iy * g->W;
+            const float *wk = w + c * K2 + ki * g->kw;
+            for (int kj = 0; kj < g->kw; kj++) {
+                const __m512 x0 = _mm512_maskz_loadu_ps(m0[kj], at(xr, ox0 - g->pw + kj));
+                const __m512 x1 = _mm512_maskz_loadu_ps(m1[kj], at(xr, ox1 - g->pw + kj));
+                for (int r = 0; r < mr; r++) {
+                    const __m512 wv = _mm512_set1_ps(wk[r * WM + kj]);
+                    a[r] = _mm512_fmadd_ps(wv, x0, a[r]);
+                    b[r] = _mm512_fmadd_ps(wv, x1, b[r]);
+                }
+            }
+        }
+    }
+    float *yr = y + oy * g->ow;
+    for (int r = 0; r < mr; r++) {
+        _mm512_mask_storeu_ps(yr + r * OP + ox0, om0, a[r]);
+        _mm512_mask_storeu_ps(yr + r * OP + ox1, om1, b[r]);
+    }
+}
+
+#define FWD(mr) fwd_tile(mr, g, x, wm, bm, ym, oy, ox0)
+
+CNN_TARGET_AVX512 static void direct_avx512(const cnn_conv_geom *g, const float *x, const float *w,
+                                            const float *bias, float *y) {
+    for (int m0 = 0; m0 < g->M; m0 += 8) {
+        const int mr = g->M - m0 < 8 ? g->M - m0 : 8;
+        const float *wm = w + m0 * g->C * g->kh * g->kw, *bm = bias ? bias + m0 : NULL;
+        float *ym = y + m0 * g->oh * g->ow;
+        for (int oy = 0; oy < g->oh; oy++) {
+            for (int ox0 = 0; ox0 < g->ow; ox0 += 32) {
+                switch (mr) {
+                case 8: FWD(8); break;
+                case 7: FWD(7); break;
+                case 6: FWD(6); break;
+                case 5: FWD(5); break;
+                case 4: FWD(4); break;
+                case 3: FWD(3); break;
+                case 2: FWD(2); break;
+                default: FWD(1); break;
+                }
+            }
+        }
+    }
 }
 
 /* Weight gradient of mr (at most 4) output channels, input channel c, kernel
@@ -121,6 +193,15 @@ CNN_TARGET_AVX512 static void direct_dw_avx512(const cnn_conv_geom *g, const flo
     }
 }
 #endif
+
+void cnn_conv_direct(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
+                     float *y) {
+#if CNN_HAVE_X86_KERNELS
+    direct_avx512(g, x, w, bias, y);
+#else
+    (void)g, (void)x, (void)w, (void)bias, (void)y;
+#endif
+}
 
 void cnn_conv_direct_dw(const cnn_conv_geom *g, const float *x, const float *dy, float *lanes) {
 #if CNN_HAVE_X86_KERNELS

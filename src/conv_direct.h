@@ -1,6 +1,6 @@
-/* conv_direct.h - private: a convolution's weight gradient for one image
- * without im2col, for stride 1 and dilation 1 on CPUs with AVX-512. Never
- * installed. */
+/* conv_direct.h - private: a convolution and its weight gradient for one
+ * image without im2col, for stride 1 and dilation 1 on CPUs with AVX-512.
+ * Never installed. */
 #ifndef CNNKIT_CONV_DIRECT_H
 #define CNNKIT_CONV_DIRECT_H
 
@@ -14,8 +14,13 @@ typedef struct cnn_conv_geom {
 /* Floats of lane partial sums per weight that cnn_conv_direct_dw keeps. */
 #define CNN_DIRECT_LANES 16
 
-/* True when this process runs the kernel (AVX-512) and it pays for g. */
-bool cnn_conv_direct_dw_ok(const cnn_conv_geom *g);
+/* True when this process runs the kernels (AVX-512) and they pay for g:
+ * rows 16 or more wide, kernels at most 7 wide. */
+bool cnn_conv_direct_ok(const cnn_conv_geom *g);
+
+/* y (M,oh,ow) = bias + the convolution of x with w (bias may be NULL). */
+void cnn_conv_direct(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
+                     float *y);
 
 /* The weight gradient of one image, dw[m][c][ki][kj] += sum over (oy, ox) of
  * dy[m][oy][ox] * x[c][oy - ph + ki][ox - pw + kj] (zero outside x), kept

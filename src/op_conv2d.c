@@ -100,8 +100,9 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
  * on its own, straight into the output, bias included: no barrier inside
  * the layer and no layout copy. im2col fills a buffer of the thread's own
  * and cnn_gemm multiplies (products this small lose more to OpenBLAS's
- * packing and threads than they gain); with stride 1 and AVX-512 the weight
- * gradient of wide rows comes from the image itself (conv_direct.c). When it
+ * packing and threads than they gain); with stride 1 and AVX-512, layers
+ * with rows 16 or more wide run straight from the image, forward and weight
+ * gradient (conv_direct.c). When this path
  * came in, LeNet's training step went from 9.7k to 16.4k images/s.
  *
  * Chunked (AlexNet's large layers, and batches that would leave a thread
@@ -121,7 +122,7 @@ typedef struct conv_dims {
     int64_t N, C, H, W, OC, oh, ow, G, Cg, OCg, K, P, chunk;
     int threads;               /* OpenMP threads the workspace is laid out for */
     bool per_image;            /* the per-image path */
-    bool direct;               /* the weight gradient straight from the image (conv_direct.c) */
+    bool direct;               /* straight from the image (conv_direct.c), no im2col */
     bool winograd;             /* chunked, by Winograd's F(2x2, 3x3) (winograd.c) */
     int64_t wchunk, wchunk_dx; /* images per Winograd chunk: forward, input gradient */
     cnn_conv_geom geom;        /* one image and group */
@@ -159,7 +160,7 @@ static conv_dims conv_dims_of(const cnn_node *n) {
                              .ph = (int)L->padding[0],
                              .pw = (int)L->padding[1]};
     d.direct = d.per_image && L->stride[0] == 1 && L->stride[1] == 1 && L->dilation[0] == 1 &&
-               L->dilation[1] == 1 && cnn_conv_direct_dw_ok(&d.geom);
+               L->dilation[1] == 1 && cnn_conv_direct_ok(&d.geom);
     /* 3x3 stride 1 with enough channels and tiles for the 16 products to run at
      * OpenBLAS's speed: AlexNet's training step at batch 64 went from 33 to 43
      * images/s, most of it in the input gradient; forward, conv4 is 1.3x faster
@@ -310,8 +311,12 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
                                 *bg = bias ? bias + g * d.OCg : NULL;
                     float *yg = y + (b * d.OC + g * d.OCg) * d.P;
                     float *col = kept ? kept + (b * d.G + g) * d.K * d.P : own;
-                    cnn_gemm((int)d.OCg, (int)d.P, (int)d.K, wg, (int)d.K,
-                             image_patches(col, x, &d, L, b, g), (int)d.P, yg, (int)d.P, bg, false);
+                    if (d.direct)
+                        cnn_conv_direct(&d.geom, x + (b * d.C + g * d.Cg) * d.H * d.W, wg, bg, yg);
+                    else
+                        cnn_gemm((int)d.OCg, (int)d.P, (int)d.K, wg, (int)d.K,
+                                 image_patches(col, x, &d, L, b, g), (int)d.P, yg, (int)d.P, bg,
+                                 false);
                 }
                 if (n->has_act) cnn_vactivation(n->act, y + b * d.OC * d.P, (size_t)(d.OC * d.P));
             }

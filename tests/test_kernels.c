@@ -1,10 +1,10 @@
 /* test_kernels.c - cnnkit's own kernels against their definitions in plain
  * double-precision loops: the register-tiled matrix product, the direct
- * weight gradient, im2col and col2im, the vector sigmoid and max pool, and
- * a Conv2d layer down each of its paths (chunked; per image, with the direct
- * weight gradient where it applies). CTest runs it once per instruction set
- * (CNNKIT_SIMD), so every build of every kernel this machine can run is
- * checked. */
+ * convolution and weight gradient, im2col and col2im, the vector sigmoid
+ * and max pool, and a Conv2d layer down each of its paths (chunked; per
+ * image, direct where it applies; Winograd). CTest runs it once per
+ * instruction set (CNNKIT_SIMD), so every build of every kernel this
+ * machine can run is checked. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdbool.h>
@@ -87,16 +87,15 @@ static const cnn_conv_geom geoms[] = {
     {5, 12, 12, 4, 12, 12, 1, 1, 0, 0},  {3, 11, 11, 8, 5, 5, 5, 5, -1, -1},
 };
 
-static void direct_weight_gradient_should_equal_the_plain_loops(void **state) {
+static void direct_kernels_should_equal_the_plain_loops(void **state) {
     (void)state;
     if (cnn_simd_level() != CNN_SIMD_AVX512) {
-        printf("  direct weight gradient: not used with %s kernels\n",
-               cnn_simd_name(cnn_simd_level()));
+        printf("  direct convolution: not used with %s kernels\n", cnn_simd_name(cnn_simd_level()));
         skip();
     }
     cnn_rng rng;
     cnn_rng_seed(&rng, 2, 0);
-    double worst = 0.0;
+    double worst = 0.0, worst_fwd = 0.0;
     for (size_t s = 0; s < sizeof geoms / sizeof geoms[0]; s++) {
         const cnn_conv_geom *g = &geoms[s];
         assert_true(g->oh == g->H + 2 * g->ph - g->kh + 1 && g->ow == g->W + 2 * g->pw - g->kw + 1);
@@ -105,6 +104,34 @@ static void direct_weight_gradient_should_equal_the_plain_loops(void **state) {
         float *x = random_floats(&rng, nx), *dy = random_floats(&rng, ny);
         float *lanes = calloc(nw * CNN_DIRECT_LANES, sizeof *lanes);
         assert_non_null(lanes);
+        /* Forward, with and without bias, nothing written past the output. */
+        float *w = random_floats(&rng, nw), *bias = random_floats(&rng, (size_t)g->M);
+        float *y = random_floats(&rng, ny + 1);
+        const float guard = y[ny];
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            cnn_conv_direct(g, x, w, with_bias ? bias : NULL, y);
+            for (size_t i = 0; i < ny; i++) {
+                const int ox = (int)(i % g->ow), oy = (int)(i / g->ow % g->oh);
+                const int m = (int)(i / ((size_t)g->ow * g->oh));
+                double ref = with_bias ? bias[m] : 0.0, mag = 1.0;
+                for (int c = 0; c < g->C; c++)
+                    for (int ki = 0; ki < g->kh; ki++)
+                        for (int kj = 0; kj < g->kw; kj++) {
+                            const int iy = oy - g->ph + ki, ix = ox - g->pw + kj;
+                            if (iy < 0 || iy >= g->H || ix < 0 || ix >= g->W) continue;
+                            const double t = (double)w[((m * g->C + c) * g->kh + ki) * g->kw + kj] *
+                                             x[((size_t)c * g->H + iy) * g->W + ix];
+                            ref += t;
+                            mag += fabs(t);
+                        }
+                const double err = fabs(y[i] - ref) / mag;
+                if (err > worst_fwd) worst_fwd = err;
+                if (err > 1e-6)
+                    fail_msg("geometry %zu: y[%zu] = %.9g, expected %.9g", s, i, y[i], ref);
+            }
+        }
+        assert_true(y[ny] == guard);
+        free(w), free(bias), free(y);
         cnn_conv_direct_dw(g, x, dy, lanes);
         cnn_conv_direct_dw(g, x, dy, lanes); /* accumulates: twice the gradient */
         for (size_t i = 0; i < nw; i++) {
@@ -129,7 +156,8 @@ static void direct_weight_gradient_should_equal_the_plain_loops(void **state) {
         }
         free(x), free(dy), free(lanes);
     }
-    printf("  direct weight gradient: worst error %.3g of the sum of |terms|\n", worst);
+    printf("  direct convolution: worst error %.3g, weight gradient %.3g (of the sum of |terms|)\n",
+           worst_fwd, worst);
 }
 
 /* im2col against its definition, and col2im against the scatter it adjoins,
@@ -465,7 +493,7 @@ int main(void) {
     printf("kernels: %s\n", cnn_simd_name(cnn_simd_level()));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm_should_equal_the_plain_product_for_every_tile_shape),
-        cmocka_unit_test(direct_weight_gradient_should_equal_the_plain_loops),
+        cmocka_unit_test(direct_kernels_should_equal_the_plain_loops),
         cmocka_unit_test(im2col_and_col2im_should_follow_their_definitions),
         cmocka_unit_test(sigmoid_should_be_within_two_ulp_and_keep_nan),
         cmocka_unit_test(maxpool_should_scan_windows_like_pytorch),
