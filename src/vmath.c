@@ -6,8 +6,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "cnnkit/layer.h"
-
 #include "simd.h"
 #include "vmath.h"
 
@@ -123,7 +121,7 @@ void cnn_vsigmoid(float *y, const float *x, size_t n) {
     sigmoid_generic(y, x, n);
 }
 
-void cnn_vactivation(int op, float *y, size_t n) {
+void cnn_vactivation(cnn_op op, float *y, size_t n) {
     switch (op) {
     case CNN_OP_RELU: /* NaN passes, as in the layer */
         for (size_t i = 0; i < n; i++)

@@ -6,13 +6,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cnnkit/layer.h"
+
 /* y[i] = 1 / (1 + exp(-x[i])) for i < n, on the calling thread. Within 2 ulp
  * of the correctly rounded value; NaN stays NaN; y may be x. */
 void cnn_vsigmoid(float *y, const float *x, size_t n);
 
 /* y[i] = act(y[i]) for i < n with act ReLU, Sigmoid or Tanh (cnn_layer ops):
  * the same values as those layers' forward passes. */
-void cnn_vactivation(int op, float *y, size_t n);
+void cnn_vactivation(cnn_op op, float *y, size_t n);
 
 /* MaxPool2d of one plane x (H,W) into y (oh,ow) for windows that lie inside
  * the plane (no padding, dilation 1): y[oy][ox] = the maximum of
