@@ -1,7 +1,8 @@
 /* vmath.c - elementwise math the compiler can vectorize: exp by range
- * reduction and Cephes' degree-6 polynomial, written without branches or
- * calls so that each loop becomes vector code. One body, compiled three
- * times (AVX-512, AVX2 + FMA, baseline) and chosen by cnn_simd_level(). */
+ * reduction and Cephes' degree-6 polynomial, max pooling and activations,
+ * written without branches or calls so that each loop becomes vector code.
+ * One body, compiled three times (AVX-512, AVX2 + FMA, baseline) and chosen
+ * by cnn_simd_level(). */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
