@@ -1,5 +1,6 @@
 /* op_pool.c - MaxPool2d, AvgPool2d and AdaptiveAvgPool2d, one (H,W) plane per OpenMP task. */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "model_impl.h"
@@ -77,20 +78,6 @@ static void maxpool_run(const cnn_node *n, const float *x, float *y, int32_t *ar
 /* x is (N,C,H,W), y is (N,C,oh,ow). NaN wins, as in PyTorch. */
 static void maxpool_forward(const cnn_node *n, const float *x, float *y, float *work) {
     (void)work;
-    const cnn_layer *L = &n->L;
-    const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
-    const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
-    const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
-    /* Every window inside the plane (AlexNet's three pools): the vector kernel. */
-    if (L->padding[0] == 0 && L->padding[1] == 0 && L->dilation[0] == 1 && L->dilation[1] == 1 &&
-        (oh - 1) * L->stride[0] + L->kernel[0] <= H &&
-        (ow - 1) * L->stride[1] + L->kernel[1] <= W) {
-#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
-        for (int64_t pl = 0; pl < planes; pl++)
-            cnn_vmaxpool_plane(y + pl * oh * ow, x + pl * H * W, H, W, L->kernel[0], L->kernel[1],
-                               L->stride[0], L->stride[1], oh, ow);
-        return;
-    }
     maxpool_run(n, x, y, NULL);
 }
 
@@ -100,13 +87,25 @@ static size_t maxpool_aux_bytes(const cnn_node *n) {
     return numel * sizeof(int32_t);
 }
 
-/* The forward pass; arg, when not NULL, keeps each window's argmax (the first
- * maximum, or the first NaN, as PyTorch picks it) as an index into the input plane. */
+/* The forward pass; arg, when not NULL, keeps each window's argmax as an
+ * index into the input plane. PyTorch's rule: scanning the window row by
+ * row, a value replaces the maximum when it is greater or NaN, so the first
+ * maximum wins, or the last NaN (checked against python3-torch 1.13). */
 static void maxpool_run(const cnn_node *n, const float *x, float *y, int32_t *arg) {
     const cnn_layer *L = &n->L;
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
     const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+    /* Every window inside the plane (AlexNet's three pools): the vector kernel. */
+    if (L->padding[0] == 0 && L->padding[1] == 0 && L->dilation[0] == 1 && L->dilation[1] == 1 &&
+        (oh - 1) * L->stride[0] + L->kernel[0] <= H &&
+        (ow - 1) * L->stride[1] + L->kernel[1] <= W && H * W <= INT32_MAX) {
+#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
+        for (int64_t pl = 0; pl < planes; pl++)
+            cnn_vmaxpool_plane(y + pl * oh * ow, arg ? arg + pl * oh * ow : NULL, x + pl * H * W, H,
+                               W, L->kernel[0], L->kernel[1], L->stride[0], L->stride[1], oh, ow);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
     for (int64_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * H * W;
@@ -116,7 +115,7 @@ static void maxpool_run(const cnn_node *n, const float *x, float *y, int32_t *ar
                 const int64_t x0 = ox * L->stride[1] - L->padding[1];
                 float m = -INFINITY;
                 int64_t best = -1;
-                for (int64_t i = 0; i < L->kernel[0] && !isnan(m); i++) {
+                for (int64_t i = 0; i < L->kernel[0]; i++) {
                     const int64_t iy = y0 + i * L->dilation[0];
                     if (iy < 0 || iy >= H) continue;
                     for (int64_t j = 0; j < L->kernel[1]; j++) {
@@ -126,7 +125,6 @@ static void maxpool_run(const cnn_node *n, const float *x, float *y, int32_t *ar
                         if (v > m || isnan(v) || best < 0) {
                             m = v;
                             best = iy * W + ix;
-                            if (isnan(v)) break;
                         }
                     }
                 }

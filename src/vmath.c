@@ -4,6 +4,7 @@
  * One body, compiled three times (AVX-512, AVX2 + FMA, baseline) and chosen
  * by cnn_simd_level(). */
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -56,59 +57,72 @@ CNN_TARGET_AVX2 static void sigmoid_avx2(float *y, const float *x, size_t n) {
 }
 #endif
 
-/* The scan keeps the first maximum and takes a NaN when it meets one (the
- * same bits as PyTorch's loop, which stops at the first NaN: any NaN after it
- * could only replace it by another NaN). Branch-free, so the ox loop
- * vectorizes. */
-__attribute__((always_inline)) static inline void maxpool_body(float *y, const float *x, int64_t H,
-                                                               int64_t W, int64_t kh, int64_t kw,
-                                                               int64_t sh, int64_t sw, int64_t oh,
-                                                               int64_t ow) {
-    (void)H;
+/* PyTorch's scan: a value replaces the maximum when it is greater or NaN
+ * (so the first maximum wins, or the last NaN), the index with it. Without
+ * branches, so the ox loop vectorizes. */
+__attribute__((always_inline)) static inline void maxpool_body(float *y, int32_t *arg,
+                                                               const float *x, int64_t W,
+                                                               int64_t kh, int64_t kw, int64_t sh,
+                                                               int64_t sw, int64_t oh, int64_t ow) {
     for (int64_t oy = 0; oy < oh; oy++) {
         float *yr = y + oy * ow;
+        int32_t *ar = arg ? arg + oy * ow : NULL;
         const float *x0 = x + oy * sh * W;
         for (int64_t ox = 0; ox < ow; ox++)
             yr[ox] = x0[ox * sw];
+        if (ar)
+            for (int64_t ox = 0; ox < ow; ox++)
+                ar[ox] = (int32_t)(oy * sh * W + ox * sw);
         for (int64_t i = 0; i < kh; i++)
             for (int64_t j = i ? 0 : 1; j < kw; j++) {
                 const float *xr = x0 + i * W + j;
-                for (int64_t ox = 0; ox < ow; ox++) {
-                    const float v = xr[ox * sw], m = yr[ox];
-                    yr[ox] = (v > m || v != v) && m == m ? v : m;
+                if (ar) {
+                    const int32_t at = (int32_t)((oy * sh + i) * W + j);
+                    for (int64_t ox = 0; ox < ow; ox++) {
+                        const float v = xr[ox * sw], m = yr[ox];
+                        const bool take = v > m || v != v;
+                        yr[ox] = take ? v : m;
+                        ar[ox] = take ? at + (int32_t)(ox * sw) : ar[ox];
+                    }
+                } else {
+                    for (int64_t ox = 0; ox < ow; ox++) {
+                        const float v = xr[ox * sw], m = yr[ox];
+                        yr[ox] = v > m || v != v ? v : m;
+                    }
                 }
             }
     }
 }
 
-static void maxpool_generic(float *y, const float *x, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                            int64_t sh, int64_t sw, int64_t oh, int64_t ow) {
-    maxpool_body(y, x, H, W, kh, kw, sh, sw, oh, ow);
+static void maxpool_generic(float *y, int32_t *arg, const float *x, int64_t W, int64_t kh,
+                            int64_t kw, int64_t sh, int64_t sw, int64_t oh, int64_t ow) {
+    maxpool_body(y, arg, x, W, kh, kw, sh, sw, oh, ow);
 }
 
 #if CNN_HAVE_X86_KERNELS
-CNN_TARGET_AVX512 static void maxpool_avx512(float *y, const float *x, int64_t H, int64_t W,
+CNN_TARGET_AVX512 static void maxpool_avx512(float *y, int32_t *arg, const float *x, int64_t W,
                                              int64_t kh, int64_t kw, int64_t sh, int64_t sw,
                                              int64_t oh, int64_t ow) {
-    maxpool_body(y, x, H, W, kh, kw, sh, sw, oh, ow);
+    maxpool_body(y, arg, x, W, kh, kw, sh, sw, oh, ow);
 }
-CNN_TARGET_AVX2 static void maxpool_avx2(float *y, const float *x, int64_t H, int64_t W, int64_t kh,
-                                         int64_t kw, int64_t sh, int64_t sw, int64_t oh,
+CNN_TARGET_AVX2 static void maxpool_avx2(float *y, int32_t *arg, const float *x, int64_t W,
+                                         int64_t kh, int64_t kw, int64_t sh, int64_t sw, int64_t oh,
                                          int64_t ow) {
-    maxpool_body(y, x, H, W, kh, kw, sh, sw, oh, ow);
+    maxpool_body(y, arg, x, W, kh, kw, sh, sw, oh, ow);
 }
 #endif
 
-void cnn_vmaxpool_plane(float *y, const float *x, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                        int64_t sh, int64_t sw, int64_t oh, int64_t ow) {
+void cnn_vmaxpool_plane(float *y, int32_t *arg, const float *x, int64_t H, int64_t W, int64_t kh,
+                        int64_t kw, int64_t sh, int64_t sw, int64_t oh, int64_t ow) {
+    (void)H;
 #if CNN_HAVE_X86_KERNELS
     switch (cnn_simd_level()) {
-    case CNN_SIMD_AVX512: maxpool_avx512(y, x, H, W, kh, kw, sh, sw, oh, ow); return;
-    case CNN_SIMD_AVX2: maxpool_avx2(y, x, H, W, kh, kw, sh, sw, oh, ow); return;
+    case CNN_SIMD_AVX512: maxpool_avx512(y, arg, x, W, kh, kw, sh, sw, oh, ow); return;
+    case CNN_SIMD_AVX2: maxpool_avx2(y, arg, x, W, kh, kw, sh, sw, oh, ow); return;
     default: break;
     }
 #endif
-    maxpool_generic(y, x, H, W, kh, kw, sh, sw, oh, ow);
+    maxpool_generic(y, arg, x, W, kh, kw, sh, sw, oh, ow);
 }
 
 void cnn_vsigmoid(float *y, const float *x, size_t n) {

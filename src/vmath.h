@@ -18,8 +18,10 @@ void cnn_vactivation(cnn_op op, float *y, size_t n);
 
 /* MaxPool2d of one plane x (H,W) into y (oh,ow) for windows that lie inside
  * the plane (no padding, dilation 1): y[oy][ox] = the maximum of
- * x[oy*sh + i][ox*sw + j], scanned row by row as PyTorch does, NaN winning. */
-void cnn_vmaxpool_plane(float *y, const float *x, int64_t H, int64_t W, int64_t kh, int64_t kw,
-                        int64_t sh, int64_t sw, int64_t oh, int64_t ow);
+ * x[oy*sh + i][ox*sw + j] by PyTorch's scan (row by row, a value replaces
+ * the maximum when greater or NaN); arg, when not NULL, gets its index into
+ * the plane (H*W must fit an int32). */
+void cnn_vmaxpool_plane(float *y, int32_t *arg, const float *x, int64_t H, int64_t W, int64_t kh,
+                        int64_t kw, int64_t sh, int64_t sw, int64_t oh, int64_t ow);
 
 #endif

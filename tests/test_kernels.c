@@ -235,13 +235,19 @@ static void sigmoid_should_be_within_two_ulp_and_keep_nan(void **state) {
     free(x), free(y);
 }
 
-/* PyTorch's scan: the first maximum, a NaN once one is seen. */
-static float max_window(const float *x, int64_t W, int64_t y0, int64_t x0, int64_t kh, int64_t kw) {
+/* PyTorch's scan: a value replaces the maximum when greater or NaN, so the
+ * first maximum wins, or the last NaN; *at gets its index in the plane. */
+static float max_window(const float *x, int64_t W, int64_t y0, int64_t x0, int64_t kh, int64_t kw,
+                        int32_t *at) {
     float m = -INFINITY;
+    *at = (int32_t)(y0 * W + x0);
     for (int64_t i = 0; i < kh; i++)
         for (int64_t j = 0; j < kw; j++) {
             const float v = x[(y0 + i) * W + x0 + j];
-            if (!isnan(m) && (v > m || isnan(v))) m = v;
+            if (v > m || isnan(v)) {
+                m = v;
+                *at = (int32_t)((y0 + i) * W + x0 + j);
+            }
         }
     return m;
 }
@@ -258,19 +264,63 @@ static void maxpool_should_scan_windows_like_pytorch(void **state) {
         const int64_t sh = cases[c][4], sw = cases[c][5];
         const int64_t oh = (H - kh) / sh + 1, ow = (W - kw) / sw + 1;
         float *x = random_floats(&rng, (size_t)(H * W)), *y = malloc((size_t)(oh * ow) * 4);
+        int32_t *arg = malloc((size_t)(oh * ow) * sizeof *arg);
+        assert_true(y && arg);
+        /* Ties, NaNs (several in one window) and infinities. */
+        for (int64_t i = 0; i < H * W; i += 5)
+            x[i] = i % 15 == 0 ? NAN : i % 3 == 1 ? -INFINITY : i % 3 == 2 ? INFINITY : 0.5f;
+        for (int with_arg = 0; with_arg < 2; with_arg++) {
+            cnn_vmaxpool_plane(y, with_arg ? arg : NULL, x, H, W, kh, kw, sh, sw, oh, ow);
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    int32_t at;
+                    const float want = max_window(x, W, oy * sh, ox * sw, kh, kw, &at);
+                    const float got = y[oy * ow + ox];
+                    if (!(got == want || (isnan(got) && isnan(want))))
+                        fail_msg("case %zu: y[%lld][%lld] = %g, expected %g", c, (long long)oy,
+                                 (long long)ox, got, want);
+                    if (with_arg && arg[oy * ow + ox] != at)
+                        fail_msg("case %zu: argmax[%lld][%lld] = %d, expected %d", c, (long long)oy,
+                                 (long long)ox, arg[oy * ow + ox], at);
+                }
+        }
+        free(x), free(y), free(arg);
+    }
+}
+
+/* What python3-torch 1.13 gives for one 3x3 window with two NaNs:
+ * max_pool2d(..., return_indices=True) returns NaN at index 3, the second. */
+static void maxpool_gradient_should_go_to_pytorchs_nan(void **state) {
+    (void)state;
+    for (int general = 0; general < 2; general++) {
+        cnn_layer L = cnn_maxpool2d(3);
+        L.stride[0] = L.stride[1] = 1;
+        L.padding[0] = L.padding[1] = general; /* padding takes the general window loop */
+        cnn_model *m = cnn_model_new("Net");
+        assert_non_null(m);
+        assert_true(cnn_model_add_layer(m, 0, "pool", &L) >= 0);
+        assert_int_equal(cnn_model_finalize(m), CNN_OK);
+        cnn_tensor x;
+        cnn_shape s = cnn_shape_make(4, (int64_t[]){1, 1, 3, 3});
+        assert_int_equal(cnn_tensor_alloc(&x, &s), CNN_OK);
+        const float in[9] = {1, NAN, 3, NAN, 2, 0, 5, 1, 1};
+        memcpy(x.data, in, sizeof in);
+        const float *y = cnn_model_forward_train(m, &x, 1, 0);
         assert_non_null(y);
-        for (int64_t i = 0; i < H * W; i += 37)
-            x[i] = i % 3 == 0 ? NAN : i % 3 == 1 ? -INFINITY : INFINITY;
-        cnn_vmaxpool_plane(y, x, H, W, kh, kw, sh, sw, oh, ow);
-        for (int64_t oy = 0; oy < oh; oy++)
-            for (int64_t ox = 0; ox < ow; ox++) {
-                const float want = max_window(x, W, oy * sh, ox * sw, kh, kw);
-                const float got = y[oy * ow + ox];
-                if (!(got == want || (isnan(got) && isnan(want))))
-                    fail_msg("case %zu: y[%lld][%lld] = %g, expected %g", c, (long long)oy,
-                             (long long)ox, got, want);
-            }
-        free(x), free(y);
+        const size_t center = general ? 4 : 0; /* the output whose window is the whole input */
+        assert_true(isnan(y[center]));
+        cnn_shape ys = cnn_model_output_shape(m);
+        size_t ny;
+        cnn_shape_numel(&ys, &ny);
+        float *dy = calloc(ny, sizeof *dy), dx[9];
+        assert_non_null(dy);
+        dy[center] = 1.0f;
+        assert_int_equal(cnn_model_backward(m, x.data, dy, dx), CNN_OK);
+        for (int i = 0; i < 9; i++)
+            assert_true(dx[i] == (i == 3 ? 1.0f : 0.0f));
+        free(dy);
+        cnn_tensor_free(&x);
+        cnn_model_free(m);
     }
 }
 
@@ -497,6 +547,7 @@ int main(void) {
         cmocka_unit_test(im2col_and_col2im_should_follow_their_definitions),
         cmocka_unit_test(sigmoid_should_be_within_two_ulp_and_keep_nan),
         cmocka_unit_test(maxpool_should_scan_windows_like_pytorch),
+        cmocka_unit_test(maxpool_gradient_should_go_to_pytorchs_nan),
         cmocka_unit_test(convolution_paths_should_equal_double_precision),
         cmocka_unit_test(changing_threads_should_replan_the_workspace),
     };
