@@ -29,30 +29,11 @@ static void relu_repr(const cnn_layer *L, cnn_sb *sb) {
     if (L->inplace) cnn_sb_puts(sb, "inplace=True");
 }
 
-/* NaN passes through ReLU, as in PyTorch's clamp_min. */
-static void relu_forward(const cnn_node *n, const float *x, float *y, float *work) {
+/* ReLU, Sigmoid and Tanh: vmath.c's kernels, shared with the Conv2d and
+ * Linear that apply them in inference. */
+static void activation_forward(const cnn_node *n, const float *x, float *y, float *work) {
     (void)work;
-    const size_t N = numel_of(n);
-#pragma omp parallel for schedule(static) if (N > 65536)
-    for (size_t i = 0; i < N; i++)
-        y[i] = x[i] < 0.0f ? 0.0f : x[i];
-}
-
-/* In blocks of 4096 that the threads share: the vector kernel per block. */
-static void sigmoid_forward(const cnn_node *n, const float *x, float *y, float *work) {
-    (void)work;
-    const size_t N = numel_of(n), block = 4096;
-#pragma omp parallel for schedule(static) if (N > 65536)
-    for (size_t i = 0; i < N; i += block)
-        cnn_vsigmoid(y + i, x + i, N - i < block ? N - i : block);
-}
-
-static void tanh_forward(const cnn_node *n, const float *x, float *y, float *work) {
-    (void)work;
-    const size_t N = numel_of(n);
-#pragma omp parallel for schedule(static) if (N > 65536)
-    for (size_t i = 0; i < N; i++)
-        y[i] = tanhf(x[i]);
+    cnn_vactivation_shared(n->L.op, y, x, numel_of(n));
 }
 
 /* The elementwise backward passes read the output y, as PyTorch's do. */
@@ -97,7 +78,7 @@ const cnn_op_vtable cnn_op_relu = {
     .name = "ReLU",
     .infer = same_shape,
     .repr = relu_repr,
-    .forward = relu_forward,
+    .forward = activation_forward,
     .backward = relu_backward,
 };
 
@@ -106,7 +87,7 @@ const cnn_op_vtable cnn_op_sigmoid = {
     .name = "Sigmoid",
     .infer = same_shape,
     .repr = no_repr,
-    .forward = sigmoid_forward,
+    .forward = activation_forward,
     .backward = sigmoid_backward,
 };
 
@@ -115,7 +96,7 @@ const cnn_op_vtable cnn_op_tanh = {
     .name = "Tanh",
     .infer = same_shape,
     .repr = no_repr,
-    .forward = tanh_forward,
+    .forward = activation_forward,
     .backward = tanh_backward,
 };
 

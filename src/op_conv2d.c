@@ -284,14 +284,6 @@ static size_t conv_aux_bytes(const cnn_node *n) {
     return conv_keeps_patches(&d, &n->L) ? (size_t)(d.N * d.G * d.K * d.P) * sizeof(float) : 0;
 }
 
-/* The fused activation (see has_act in model_impl.h) over count floats of y. */
-static void activation_chunk(const cnn_node *n, float *y, int64_t count) {
-    const int64_t block = 4096;
-#pragma omp parallel for schedule(static) if (count > 65536)
-    for (int64_t i = 0; i < count; i += block)
-        cnn_vactivation(n->act, y + i, (size_t)(count - i < block ? count - i : block));
-}
-
 /* x is (N,C,H,W), y is (N,OC,oh,ow), weight is (OC, C/groups, kh, kw);
  * kept, when not NULL, receives each image's patches (image b, group g at
  * (b*G + g)*K*P). */
@@ -318,7 +310,10 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
                                  image_patches(col, x, &d, L, b, g), (int)d.P, yg, (int)d.P, bg,
                                  false);
                 }
-                if (n->has_act) cnn_vactivation(n->act, y + b * d.OC * d.P, (size_t)(d.OC * d.P));
+                if (n->has_act) {
+                    float *yb = y + b * d.OC * d.P;
+                    cnn_vactivation(n->act, yb, yb, (size_t)(d.OC * d.P));
+                }
             }
         }
         return;
@@ -331,7 +326,9 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
             cnn_winograd_conv(y + b0 * d.OC * d.P, x + b0 * d.C * d.H * d.W, u, bias, false, B, d.C,
                               d.H, d.W, d.OC, d.oh, d.ow, L->padding[0], L->padding[1],
                               work + 16 * d.OC * d.C);
-            if (n->has_act) activation_chunk(n, y + b0 * d.OC * d.P, B * d.OC * d.P);
+            if (n->has_act)
+                cnn_vactivation_shared(n->act, y + b0 * d.OC * d.P, y + b0 * d.OC * d.P,
+                                       (size_t)(B * d.OC * d.P));
         }
         return;
     }
@@ -353,7 +350,9 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
                         dst[i] = src[i] + bo;
                 }
         }
-        if (n->has_act) activation_chunk(n, y + b0 * d.OC * d.P, B * d.OC * d.P);
+        if (n->has_act)
+            cnn_vactivation_shared(n->act, y + b0 * d.OC * d.P, y + b0 * d.OC * d.P,
+                                   (size_t)(B * d.OC * d.P));
     }
 }
 

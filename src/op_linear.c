@@ -58,12 +58,8 @@ static void linear_forward(const cnn_node *n, const float *x, float *y, float *w
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out, (int)in, 1.0f, x,
                 (int)in, n->param[CNN_SLOT_WEIGHT], (int)in, bias ? 1.0f : 0.0f, y, (int)out);
-    if (n->has_act) { /* the activation after it (inference plans, see model_impl.h) */
-        const int64_t count = rows * out, block = 4096;
-#pragma omp parallel for schedule(static) if (count > 65536)
-        for (int64_t i = 0; i < count; i += block)
-            cnn_vactivation(n->act, y + i, (size_t)(count - i < block ? count - i : block));
-    }
+    if (n->has_act) /* the activation after it (inference plans, see model_impl.h) */
+        cnn_vactivation_shared(n->act, y, y, (size_t)(rows * out));
 }
 
 /* dW += dy^T x, db += column sums of dy, dx += dy W. */

@@ -136,17 +136,24 @@ void cnn_vsigmoid(float *y, const float *x, size_t n) {
     sigmoid_generic(y, x, n);
 }
 
-void cnn_vactivation(cnn_op op, float *y, size_t n) {
+void cnn_vactivation(cnn_op op, float *y, const float *x, size_t n) {
     switch (op) {
-    case CNN_OP_RELU: /* NaN passes, as in the layer */
+    case CNN_OP_RELU:
         for (size_t i = 0; i < n; i++)
-            y[i] = y[i] < 0.0f ? 0.0f : y[i];
+            y[i] = x[i] < 0.0f ? 0.0f : x[i];
         break;
-    case CNN_OP_SIGMOID: cnn_vsigmoid(y, y, n); break;
+    case CNN_OP_SIGMOID: cnn_vsigmoid(y, x, n); break;
     case CNN_OP_TANH:
         for (size_t i = 0; i < n; i++)
-            y[i] = tanhf(y[i]);
+            y[i] = tanhf(x[i]);
         break;
     default: break;
     }
+}
+
+void cnn_vactivation_shared(cnn_op op, float *y, const float *x, size_t n) {
+    const size_t block = 4096;
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i += block)
+        cnn_vactivation(op, y + i, x + i, n - i < block ? n - i : block);
 }

@@ -12,9 +12,14 @@
  * of the correctly rounded value; NaN stays NaN; y may be x. */
 void cnn_vsigmoid(float *y, const float *x, size_t n);
 
-/* y[i] = act(y[i]) for i < n with act ReLU, Sigmoid or Tanh (cnn_layer ops):
- * the same values as those layers' forward passes. */
-void cnn_vactivation(cnn_op op, float *y, size_t n);
+/* y[i] = act(x[i]) for i < n with act ReLU (NaN passes, as in PyTorch's
+ * clamp_min), Sigmoid or Tanh, on the calling thread; y may be x. The one
+ * implementation of those layers' forward passes, and of the activation a
+ * Conv2d or Linear applies to its own output in inference. */
+void cnn_vactivation(cnn_op op, float *y, const float *x, size_t n);
+
+/* The same in blocks of 4096 that the OpenMP threads share (above 65536 values). */
+void cnn_vactivation_shared(cnn_op op, float *y, const float *x, size_t n);
 
 /* MaxPool2d of one plane x (H,W) into y (oh,ow) for windows that lie inside
  * the plane (no padding, dilation 1): y[oy][ox] = the maximum of
