@@ -111,9 +111,16 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
  * copied back to NCHW. Per image (one OpenBLAS product per image and
  * thread) was 10% slower there: 1.5 MB of patches per image leave the cache.
  *
- * Winograd F(2x2, 3x3), chunked, for 3x3 stride-1 layers with enough
- * channels and tiles for its 16 products to be large (winograd.c). */
+ * Winograd, chunked, for 3x3 and 5x5 stride-1 layers with enough channels
+ * and tiles for its n^2 products to be large (winograd.c): F(4x4, 3x3) for
+ * AlexNet's conv3-5 and F(2x2, 5x5) for its conv2 took inference at batch 64
+ * from 149 to 209 images/s (F(2x2, 3x3) on conv3-5 only, before). */
 #define CONV_WORK_CAP ((size_t)8 << 20) /* floats: 32 MiB for the chunked paths */
+/* Floats for Winograd: 64 MiB. Its products are only as large as a chunk
+ * (OC x C by C x tiles), and OpenBLAS needs over 800 columns to run near
+ * full speed; at 32 MiB AlexNet's inference ran at 171 images/s, at 64 MiB
+ * 201 (conv4's F(4x4, 3x3) kernels alone take 21 MiB). */
+#define WINO_WORK_CAP ((size_t)16 << 20)
 /* Floats of one image's patches for the per-image path: 256 KiB. */
 #define CONV_IMAGE_CAP   ((int64_t)1 << 16)
 #define CONV_SMALL_LAYER ((size_t)1 << 20) /* multiply-adds of a layer not worth sharing */
@@ -123,10 +130,25 @@ typedef struct conv_dims {
     int threads;               /* OpenMP threads the workspace is laid out for */
     bool per_image;            /* the per-image path */
     bool direct;               /* straight from the image (conv_direct.c), no im2col */
-    bool winograd;             /* chunked, by Winograd's F(2x2, 3x3) (winograd.c) */
+    bool winograd;             /* chunked, by Winograd's minimal filtering (winograd.c) */
+    const cnn_wino *wino, *wino_dx; /* its variants: forward, input gradient */
     int64_t wchunk, wchunk_dx; /* images per Winograd chunk: forward, input gradient */
     cnn_conv_geom geom;        /* one image and group */
 } conv_dims;
+
+/* The largest chunk when `most` images fit in the cap: the batch cut in
+ * chunks as equal as can be, of up to an eighth more than that, so that no
+ * chunk is left with a few images (AlexNet's conv4 at batch 64 fits 63: a
+ * product over the last image's 9 tiles ran at a tenth of the speed).
+ * Chunk k of chunk_count(N, chunk) starts at image k*N/count. */
+static int64_t even_chunks(int64_t N, int64_t most) {
+    most += most / 8;
+    if (most < 1) most = 1;
+    const int64_t chunks = (N + most - 1) / most;
+    return (N + chunks - 1) / chunks;
+}
+
+static int64_t chunk_count(int64_t N, int64_t chunk) { return (N + chunk - 1) / chunk; }
 
 static conv_dims conv_dims_of(const cnn_node *n) {
     const cnn_layer *L = &n->L;
@@ -161,28 +183,38 @@ static conv_dims conv_dims_of(const cnn_node *n) {
                              .pw = (int)L->padding[1]};
     d.direct = d.per_image && L->stride[0] == 1 && L->stride[1] == 1 && L->dilation[0] == 1 &&
                L->dilation[1] == 1 && cnn_conv_direct_ok(&d.geom);
-    /* 3x3 stride 1 with enough channels and tiles for the 16 products to run at
-     * OpenBLAS's speed: AlexNet's training step at batch 64 went from 33 to 43
-     * images/s, most of it in the input gradient; forward, conv4 is 1.3x faster
-     * and conv3 and conv5 about even (the transforms take a third of the time). */
-    d.winograd = !d.per_image && L->kernel[0] == 3 && L->kernel[1] == 3 && L->stride[0] == 1 &&
-                 L->stride[1] == 1 && L->dilation[0] == 1 && L->dilation[1] == 1 && d.G == 1 &&
-                 d.C >= 32 && d.OC >= 32 && (size_t)(16 * d.OC * d.C) < CONV_WORK_CAP / 2 &&
-                 d.N * ((d.oh + 1) / 2) * ((d.ow + 1) / 2) >= 256;
+    /* Square 3x3 or 5x5 kernels, stride 1, with enough channels and tiles for
+     * the n^2 products to run at OpenBLAS's speed. F(2x2, 3x3) took AlexNet's
+     * training step at batch 64 from 33 to 43 images/s, most of it in the
+     * input gradient. The input gradient is the convolution of dy with the
+     * flipped kernels, padding r - 1 - p, and picks its own variant. */
+    const int64_t r = L->kernel[0];
+    if (!d.per_image && L->kernel[1] == r && (r == 3 || r == 5) && L->stride[0] == 1 &&
+        L->stride[1] == 1 && L->dilation[0] == 1 && L->dilation[1] == 1 && d.G == 1 &&
+        d.C >= 32 && d.OC >= 32 && L->padding[0] < r && L->padding[1] < r) {
+        d.wino = cnn_winograd_pick(r, d.oh, d.ow);
+        d.wino_dx = cnn_winograd_pick(r, d.H, d.W);
+        const int tn = d.wino->n > d.wino_dx->n ? d.wino->n : d.wino_dx->n;
+        const size_t u = (size_t)(tn * tn * d.OC * d.C); /* the larger transformed kernels */
+        const int64_t tiles = d.N * ((d.oh + d.wino->m - 1) / d.wino->m) *
+                              ((d.ow + d.wino->m - 1) / d.wino->m);
+        if (u >= WINO_WORK_CAP / 2 || tiles < 256) d.wino = d.wino_dx = NULL;
+    }
+    d.winograd = d.wino != NULL;
     if (d.winograd) {
         /* Past the transformed kernels, as many images as the cap leaves room for. */
-        const size_t room = CONV_WORK_CAP - (size_t)(16 * d.OC * d.C);
-        d.wchunk = (int64_t)(room / cnn_winograd_floats(1, d.C, d.OC, d.oh, d.ow));
-        d.wchunk_dx = (int64_t)(room / cnn_winograd_floats(1, d.OC, d.C, d.H, d.W));
-        d.wchunk = d.wchunk < 1 ? 1 : d.wchunk > d.N ? d.N : d.wchunk;
-        d.wchunk_dx = d.wchunk_dx < 1 ? 1 : d.wchunk_dx > d.N ? d.N : d.wchunk_dx;
+        const size_t room = WINO_WORK_CAP - (size_t)(d.wino->n * d.wino->n * d.OC * d.C),
+                     room_dx = WINO_WORK_CAP - (size_t)(d.wino_dx->n * d.wino_dx->n * d.OC * d.C);
+        d.wchunk = (int64_t)(room / cnn_winograd_floats(d.wino, 1, d.C, d.OC, d.oh, d.ow, d.threads));
+        d.wchunk_dx =
+            (int64_t)(room_dx / cnn_winograd_floats(d.wino_dx, 1, d.OC, d.C, d.H, d.W, d.threads));
+        d.wchunk = even_chunks(d.N, d.wchunk);
+        d.wchunk_dx = even_chunks(d.N, d.wchunk_dx);
     }
     /* Per image: col (K*P), the GEMM's output or input gradient (OCg*P), and for the
      * backward pass the gradient of col (K*P). */
     const size_t per = (size_t)((2 * d.K + d.OCg) * d.P);
-    d.chunk = (int64_t)(CONV_WORK_CAP / (per ? per : 1));
-    if (d.chunk < 1) d.chunk = 1;
-    if (d.chunk > d.N) d.chunk = d.N;
+    d.chunk = even_chunks(d.N, (int64_t)(CONV_WORK_CAP / (per ? per : 1)));
     return d;
 }
 
@@ -202,7 +234,8 @@ static size_t conv_workspace(const cnn_node *n) {
     conv_dims d = conv_dims_of(n);
     if (d.per_image) return (size_t)d.threads * conv_thread_floats(&d, false) + 16;
     if (d.winograd)
-        return (size_t)(16 * d.OC * d.C) + cnn_winograd_floats(d.wchunk, d.C, d.OC, d.oh, d.ow);
+        return (size_t)(d.wino->n * d.wino->n * d.OC * d.C) +
+               cnn_winograd_floats(d.wino, d.wchunk, d.C, d.OC, d.oh, d.ow, d.threads);
     return (size_t)(d.chunk * (d.K + d.OCg) * d.P);
 }
 
@@ -213,8 +246,8 @@ static size_t conv_workspace_backward(const cnn_node *n) {
         return (size_t)(d.OC * d.K + 16) + (size_t)d.threads * conv_thread_floats(&d, true) + 16;
     const size_t gemm = (size_t)(d.chunk * (2 * d.K + d.OCg) * d.P);
     if (!d.winograd) return gemm;
-    const size_t dx =
-        (size_t)(16 * d.OC * d.C) + cnn_winograd_floats(d.wchunk_dx, d.OC, d.C, d.H, d.W);
+    const size_t dx = (size_t)(d.wino_dx->n * d.wino_dx->n * d.OC * d.C) +
+                      cnn_winograd_floats(d.wino_dx, d.wchunk_dx, d.OC, d.C, d.H, d.W, d.threads);
     return gemm > dx ? gemm : dx;
 }
 
@@ -320,12 +353,12 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
     }
     if (d.winograd) {
         float *u = work;
-        cnn_winograd_kernels(u, weight, d.OC, d.C, false);
-        for (int64_t b0 = 0; b0 < d.N; b0 += d.wchunk) {
-            const int64_t B = d.N - b0 < d.wchunk ? d.N - b0 : d.wchunk;
-            cnn_winograd_conv(y + b0 * d.OC * d.P, x + b0 * d.C * d.H * d.W, u, bias, false, B, d.C,
-                              d.H, d.W, d.OC, d.oh, d.ow, L->padding[0], L->padding[1],
-                              work + 16 * d.OC * d.C);
+        cnn_winograd_kernels(d.wino, u, weight, d.OC, d.C, false);
+        for (int64_t k = 0, nk = chunk_count(d.N, d.wchunk); k < nk; k++) {
+            const int64_t b0 = k * d.N / nk, B = (k + 1) * d.N / nk - b0;
+            cnn_winograd_conv(d.wino, y + b0 * d.OC * d.P, x + b0 * d.C * d.H * d.W, u, bias, false,
+                              B, d.C, d.H, d.W, d.OC, d.oh, d.ow, L->padding[0], L->padding[1],
+                              work + d.wino->n * d.wino->n * d.OC * d.C, d.threads);
             if (n->has_act)
                 cnn_vactivation_shared(n->act, y + b0 * d.OC * d.P, y + b0 * d.OC * d.P,
                                        (size_t)(B * d.OC * d.P));
@@ -333,8 +366,8 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
         return;
     }
     float *col = work, *out = work + d.chunk * d.K * d.P;
-    for (int64_t b0 = 0; b0 < d.N; b0 += d.chunk) {
-        const int64_t B = d.N - b0 < d.chunk ? d.N - b0 : d.chunk, ld = B * d.P;
+    for (int64_t k = 0, nk = chunk_count(d.N, d.chunk); k < nk; k++) {
+        const int64_t b0 = k * d.N / nk, B = (k + 1) * d.N / nk - b0, ld = B * d.P;
         for (int64_t g = 0; g < d.G; g++) {
             im2col_chunk(col, x, &d, L, b0, B, g);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.OCg, (int)ld, (int)d.K,
@@ -471,8 +504,8 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
     const float *weight = n->param[CNN_SLOT_WEIGHT];
     float *dweight = n->grad[CNN_SLOT_WEIGHT], *dbias = n->grad[CNN_SLOT_BIAS];
     float *col = work, *dyg = work + d.chunk * d.K * d.P, *dcol = dyg + d.chunk * d.OCg * d.P;
-    for (int64_t b0 = 0; b0 < d.N; b0 += d.chunk) {
-        const int64_t B = d.N - b0 < d.chunk ? d.N - b0 : d.chunk, ld = B * d.P;
+    for (int64_t k = 0, nk = chunk_count(d.N, d.chunk); k < nk; k++) {
+        const int64_t b0 = k * d.N / nk, B = (k + 1) * d.N / nk - b0, ld = B * d.P;
         for (int64_t g = 0; g < d.G; g++) {
 #pragma omp parallel for collapse(2) schedule(static) if (d.OCg * ld > 32768)
             for (int64_t b = 0; b < B; b++)
@@ -495,14 +528,16 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
         }
     }
     if (!dx || !d.winograd) return;
-    /* dx += the convolution of dy with the flipped kernels, padding 2 - p. */
+    /* dx += the convolution of dy with the flipped kernels, padding r - 1 - p. */
+    const cnn_wino *f = d.wino_dx;
+    const int64_t r = L->kernel[0];
     float *u = work;
-    cnn_winograd_kernels(u, weight, d.C, d.OC, true);
-    for (int64_t b0 = 0; b0 < d.N; b0 += d.wchunk_dx) {
-        const int64_t B = d.N - b0 < d.wchunk_dx ? d.N - b0 : d.wchunk_dx;
-        cnn_winograd_conv(dx + b0 * d.C * d.H * d.W, dy + b0 * d.OC * d.P, u, NULL, true, B, d.OC,
-                          d.oh, d.ow, d.C, d.H, d.W, 2 - L->padding[0], 2 - L->padding[1],
-                          work + 16 * d.OC * d.C);
+    cnn_winograd_kernels(f, u, weight, d.C, d.OC, true);
+    for (int64_t k = 0, nk = chunk_count(d.N, d.wchunk_dx); k < nk; k++) {
+        const int64_t b0 = k * d.N / nk, B = (k + 1) * d.N / nk - b0;
+        cnn_winograd_conv(f, dx + b0 * d.C * d.H * d.W, dy + b0 * d.OC * d.P, u, NULL, true, B,
+                          d.OC, d.oh, d.ow, d.C, d.H, d.W, r - 1 - L->padding[0],
+                          r - 1 - L->padding[1], work + f->n * f->n * d.OC * d.C, d.threads);
     }
 }
 

@@ -1,148 +1,393 @@
-/* winograd.c - 3x3 convolutions with stride 1 by Winograd's minimal filtering
- * F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
- * Networks", 2015).
+/* winograd.c - stride-1 convolutions by Winograd's minimal filtering
+ * (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015):
+ * F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 5x5).
  *
- * Each 2x2 block of outputs is computed from the 4x4 block of inputs under
- * it: with d the input tile and g the 3x3 kernel, Y = A^T [(G g G^T) .
- * (B^T d B)] A, where . multiplies element by element. Summed over input
- * channels, each of the 16 elements is a matrix product over all tiles:
- *   M[e] (OC, T) = U[e] (OC, C) V[e] (C, T),  e = 0..15,
- * U = the transformed kernels, V = the transformed input tiles. That is 16
- * multiplications per 4 outputs instead of 36: 2.25x fewer, and the products
- * are OpenBLAS's large matrix products. The transforms add and subtract
- * only (and halve, in G), so rounding stays at the level of the direct sum;
- * the tests hold it to the same tolerance. */
+ * Each m x m block of outputs is computed from the n x n block of inputs
+ * under it (n = m + r - 1): with d the input tile and g the r x r kernel,
+ * Y = AT [(G g GT) . (BT d B)] A, where . multiplies element by element.
+ * Summed over input channels, each of the n^2 elements is a matrix product
+ * over all tiles:
+ *   M[e] (OC, T) = U[e] (OC, C) V[e] (C, T),  e = 0..n^2-1,
+ * U = the transformed kernels, V = the transformed input tiles. Per output
+ * that is n^2/m^2 multiplications instead of r^2: 4 for F(2x2, 3x3) and 2.25
+ * for F(4x4, 3x3) instead of 9, 9 for F(2x2, 5x5) instead of 25; the
+ * products are OpenBLAS's large matrix products.
+ *
+ * The transforms (winograd_tables.h, derived by tools/winograd_matrices.py)
+ * run on 16 tiles side by side, one per vector lane: one body, compiled for
+ * AVX-512, AVX2 and the baseline, with each variant's matrices constants the
+ * compiler folds in (terms with a zero coefficient are never computed). The
+ * tables' points keep the float32 error near the direct sum's: at most 6e-7
+ * of the sum of the terms' magnitudes over 256 channels for F(4x4, 3x3), and
+ * less for the others (the script measures it; the tests hold each path to
+ * 1e-6). */
 #include <cblas.h>
+#include <omp.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
+#include "simd.h"
 #include "winograd.h"
+#include "winograd_tables.h"
 
-void cnn_winograd_kernels(float *u, const float *w, int64_t OC, int64_t C, bool flip) {
-    const int64_t OCC = OC * C;
+#define WL   16 /* tiles transformed side by side: the lanes of the vector code */
+#define NMAX 6  /* the largest tile side, n */
+
+static const cnn_wino variants[] = {{2, 3, 4}, {4, 3, 6}, {2, 5, 6}};
+
+const cnn_wino *cnn_winograd_pick(int64_t r, int64_t oh, int64_t ow) {
+    const cnn_wino *best = NULL;
+    int64_t best_cost = 0;
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++) {
+        const cnn_wino *f = &variants[i];
+        if (f->r != r) continue;
+        const int64_t cost = (int64_t)f->n * f->n * ((oh + f->m - 1) / f->m) *
+                             ((ow + f->m - 1) / f->m);
+        if (!best || cost < best_cost) best = f, best_cost = cost;
+    }
+    return best;
+}
+
+/* Where each tile of a chunk is: image b, tile row ty, tile column tx. */
+typedef struct tile_at {
+    int32_t b, ty, tx;
+} tile_at;
+
+/* A thread's padded planes: the chunk's B planes of one input channel with
+ * zeros around, (th*m + r - 1) x (tw*m + r - 1) each. */
+static size_t stage_floats(const cnn_wino *f, int64_t B, int64_t oh, int64_t ow) {
+    const int64_t hp = (oh + f->m - 1) / f->m * f->m + f->r - 1;
+    const int64_t wp = (ow + f->m - 1) / f->m * f->m + f->r - 1;
+    return (size_t)((B * hp * wp + 15) / 16 * 16);
+}
+
+/* The tile table, then the threads' stages, V and M (WL floats past M: the
+ * output transform reads whole vectors). */
+static size_t table_floats(int64_t T) {
+    return (size_t)((T * (int64_t)sizeof(tile_at) / (int64_t)sizeof(float) + 15) / 16 * 16);
+}
+
+size_t cnn_winograd_floats(const cnn_wino *f, int64_t B, int64_t C, int64_t OC, int64_t oh,
+                           int64_t ow, int threads) {
+    const int64_t T = B * ((oh + f->m - 1) / f->m) * ((ow + f->m - 1) / f->m);
+    return table_floats(T) + (size_t)threads * stage_floats(f, B, oh, ow) +
+           (size_t)(f->n * f->n * (C + OC) * T) + WL;
+}
+
+/* The input transform of up to WL tiles, one per lane: tile l's n x n
+ * inputs start at P + base[l], rows ws apart; V[e][l] = (BT d B)[e] at
+ * v + e*CT + l for l < nl. */
+__attribute__((always_inline)) static inline void input_body(const int n, const float *bt,
+                                                             float *v, int64_t CT, const float *P,
+                                                             const int64_t *base, int64_t ws,
+                                                             int nl) {
+    float d[NMAX][NMAX][WL], t[NMAX][NMAX][WL];
+    for (int l = 0; l < WL; l++) {
+        const float *src = P + base[l];
+#pragma GCC unroll 6
+        for (int i = 0; i < n; i++)
+#pragma GCC unroll 6
+            for (int j = 0; j < n; j++)
+                d[i][j][l] = src[i * ws + j];
+    }
+#pragma GCC unroll 6
+    for (int i = 0; i < n; i++) /* BT d */
+#pragma GCC unroll 6
+        for (int j = 0; j < n; j++) {
+            float acc[WL] = {0};
+#pragma GCC unroll 6
+            for (int k = 0; k < n; k++) {
+                const float c = bt[i * n + k];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < WL; l++)
+                    acc[l] += c * d[k][j][l];
+            }
+            for (int l = 0; l < WL; l++)
+                t[i][j][l] = acc[l];
+        }
+#pragma GCC unroll 6
+    for (int i = 0; i < n; i++) /* (BT d) B */
+#pragma GCC unroll 6
+        for (int j = 0; j < n; j++) {
+            float acc[WL] = {0};
+#pragma GCC unroll 6
+            for (int k = 0; k < n; k++) {
+                const float c = bt[j * n + k];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < WL; l++)
+                    acc[l] += c * t[i][k][l];
+            }
+            float *dst = v + (i * n + j) * CT;
+            if (nl == WL)
+                for (int l = 0; l < WL; l++)
+                    dst[l] = acc[l];
+            else
+                for (int l = 0; l < nl; l++)
+                    dst[l] = acc[l];
+        }
+}
+
+/* The output transform of WL tiles, one per lane: M[e][l] at mm + e*OT + l,
+ * y[i][j][l] = (AT M A)[i][j]. */
+__attribute__((always_inline)) static inline void output_body(const int m, const int n,
+                                                              const float *at,
+                                                              float y[4][4][WL],
+                                                              const float *mm, int64_t OT) {
+    float a[NMAX][NMAX][WL], t[4][NMAX][WL];
+#pragma GCC unroll 6
+    for (int i = 0; i < n; i++)
+#pragma GCC unroll 6
+        for (int j = 0; j < n; j++)
+            for (int l = 0; l < WL; l++)
+                a[i][j][l] = mm[(i * n + j) * OT + l];
+#pragma GCC unroll 4
+    for (int i = 0; i < m; i++) /* AT a */
+#pragma GCC unroll 6
+        for (int j = 0; j < n; j++) {
+            float acc[WL] = {0};
+#pragma GCC unroll 6
+            for (int k = 0; k < n; k++) {
+                const float c = at[i * n + k];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < WL; l++)
+                    acc[l] += c * a[k][j][l];
+            }
+            for (int l = 0; l < WL; l++)
+                t[i][j][l] = acc[l];
+        }
+#pragma GCC unroll 4
+    for (int i = 0; i < m; i++) /* (AT a) A */
+#pragma GCC unroll 4
+        for (int j = 0; j < m; j++) {
+            float acc[WL] = {0};
+#pragma GCC unroll 6
+            for (int k = 0; k < n; k++) {
+                const float c = at[j * n + k];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < WL; l++)
+                    acc[l] += c * t[i][k][l];
+            }
+            for (int l = 0; l < WL; l++)
+                y[i][j][l] = acc[l];
+        }
+}
+
+/* The kernel transform of WL kernels, one per lane: kernel l's r x r taps
+ * at w + base[l], in order or (flip) reversed; U[e][l] = (G g GT)[e] at
+ * u + e*OCC + l for l < nl. */
+__attribute__((always_inline)) static inline void kernel_body(const int r, const int n,
+                                                              const float *gm, float *u,
+                                                              int64_t OCC, const float *w,
+                                                              const int64_t *base, bool flip,
+                                                              int nl) {
+    float g[5][5][WL], t[NMAX][5][WL];
+    for (int l = 0; l < WL; l++) {
+        const float *src = w + base[l];
+#pragma GCC unroll 25
+        for (int k = 0; k < r * r; k++)
+            g[k / r][k % r][l] = src[flip ? r * r - 1 - k : k];
+    }
+#pragma GCC unroll 6
+    for (int a = 0; a < n; a++) /* G g */
+#pragma GCC unroll 5
+        for (int s = 0; s < r; s++) {
+            float acc[WL] = {0};
+#pragma GCC unroll 5
+            for (int q = 0; q < r; q++) {
+                const float c = gm[a * r + q];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < WL; l++)
+                    acc[l] += c * g[q][s][l];
+            }
+            for (int l = 0; l < WL; l++)
+                t[a][s][l] = acc[l];
+        }
+#pragma GCC unroll 6
+    for (int a = 0; a < n; a++) /* (G g) GT */
+#pragma GCC unroll 6
+        for (int b = 0; b < n; b++) {
+            float acc[WL] = {0};
+#pragma GCC unroll 5
+            for (int s = 0; s < r; s++) {
+                const float c = gm[b * r + s];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < WL; l++)
+                    acc[l] += c * t[a][s][l];
+            }
+            float *dst = u + (a * n + b) * OCC;
+            if (nl == WL)
+                for (int l = 0; l < WL; l++)
+                    dst[l] = acc[l];
+            else
+                for (int l = 0; l < nl; l++)
+                    dst[l] = acc[l];
+        }
+}
+
+/* Each instruction set's transforms for every variant, the matrices constants. */
+#define WINO_TRANSFORMS(isa, target)                                                               \
+    target static void input_tiles_##isa(const cnn_wino *f, float *v, int64_t CT, const float *P, \
+                                         const int64_t *base, int64_t ws, int nl) {               \
+        if (f->r == 5)                                                                             \
+            input_body(6, &wino_F2_5_BT[0][0], v, CT, P, base, ws, nl);                           \
+        else if (f->m == 4)                                                                        \
+            input_body(6, &wino_F4_3_BT[0][0], v, CT, P, base, ws, nl);                           \
+        else                                                                                       \
+            input_body(4, &wino_F2_3_BT[0][0], v, CT, P, base, ws, nl);                           \
+    }                                                                                              \
+    target static void kernels_##isa(const cnn_wino *f, float *u, int64_t OCC, const float *w,    \
+                                     const int64_t *base, bool flip, int nl) {                    \
+        if (f->r == 5)                                                                             \
+            kernel_body(5, 6, &wino_F2_5_G[0][0], u, OCC, w, base, flip, nl);                     \
+        else if (f->m == 4)                                                                        \
+            kernel_body(3, 6, &wino_F4_3_G[0][0], u, OCC, w, base, flip, nl);                     \
+        else                                                                                       \
+            kernel_body(3, 4, &wino_F2_3_G[0][0], u, OCC, w, base, flip, nl);                     \
+    }                                                                                              \
+    target static void output_tiles_##isa(const cnn_wino *f, float y[4][4][WL], const float *mm,  \
+                                          int64_t OT) {                                           \
+        if (f->r == 5)                                                                             \
+            output_body(2, 6, &wino_F2_5_AT[0][0], y, mm, OT);                                    \
+        else if (f->m == 4)                                                                        \
+            output_body(4, 6, &wino_F4_3_AT[0][0], y, mm, OT);                                    \
+        else                                                                                       \
+            output_body(2, 4, &wino_F2_3_AT[0][0], y, mm, OT);                                    \
+    }
+
+WINO_TRANSFORMS(generic, )
+#if CNN_HAVE_X86_KERNELS
+WINO_TRANSFORMS(avx2, CNN_TARGET_AVX2)
+WINO_TRANSFORMS(avx512, CNN_TARGET_AVX512)
+#endif
+
+typedef void kernels_fn(const cnn_wino *, float *, int64_t, const float *, const int64_t *, bool,
+                        int);
+typedef void input_tiles_fn(const cnn_wino *, float *, int64_t, const float *, const int64_t *,
+                            int64_t, int);
+typedef void output_tiles_fn(const cnn_wino *, float[4][4][WL], const float *, int64_t);
+
+typedef struct transforms {
+    kernels_fn *kernels;
+    input_tiles_fn *input;
+    output_tiles_fn *output;
+} transforms;
+
+static transforms pick(void) {
+#if CNN_HAVE_X86_KERNELS
+    switch (cnn_simd_level()) {
+    case CNN_SIMD_AVX512: return (transforms){kernels_avx512, input_tiles_avx512, output_tiles_avx512};
+    case CNN_SIMD_AVX2: return (transforms){kernels_avx2, input_tiles_avx2, output_tiles_avx2};
+    default: break;
+    }
+#endif
+    return (transforms){kernels_generic, input_tiles_generic, output_tiles_generic};
+}
+
+void cnn_winograd_kernels(const cnn_wino *f, float *u, const float *w, int64_t OC, int64_t C,
+                          bool flip) {
+    const int64_t OCC = OC * C, rr = (int64_t)f->r * f->r;
+    kernels_fn *fn = pick().kernels;
 #pragma omp parallel for schedule(static) if (OCC > 4096)
-    for (int64_t i = 0; i < OCC; i++) {
-        /* Entry (o, c) of u: w[o][c], or with flip w[c][o] turned by 180 degrees. */
-        const int64_t o = i / C, c = i % C;
-        const float *w9 = flip ? w + (c * OC + o) * 9 : w + i * 9;
-        float g[9];
-        for (int k = 0; k < 9; k++)
-            g[k] = w9[flip ? 8 - k : k];
-        float t[4][3]; /* G g */
-        for (int s = 0; s < 3; s++) {
-            t[0][s] = g[s];
-            t[1][s] = 0.5f * (g[s] + g[3 + s] + g[6 + s]);
-            t[2][s] = 0.5f * (g[s] - g[3 + s] + g[6 + s]);
-            t[3][s] = g[6 + s];
+    for (int64_t i0 = 0; i0 < OCC; i0 += WL) {
+        /* Entry i = (o, c) of u: w[o][c], or with flip w[c][o] turned by 180 degrees. */
+        const int nl = OCC - i0 < WL ? (int)(OCC - i0) : WL;
+        int64_t base[WL];
+        for (int l = 0; l < WL; l++) {
+            const int64_t i = i0 + (l < nl ? l : 0), o = i / C, c = i % C;
+            base[l] = (flip ? c * OC + o : i) * rr;
         }
-        for (int r = 0; r < 4; r++) { /* (G g) G^T */
-            u[(r * 4 + 0) * OCC + i] = t[r][0];
-            u[(r * 4 + 1) * OCC + i] = 0.5f * (t[r][0] + t[r][1] + t[r][2]);
-            u[(r * 4 + 2) * OCC + i] = 0.5f * (t[r][0] - t[r][1] + t[r][2]);
-            u[(r * 4 + 3) * OCC + i] = t[r][2];
-        }
+        fn(f, u + i0, OCC, w, base, flip, nl);
     }
 }
 
-size_t cnn_winograd_floats(int64_t B, int64_t C, int64_t OC, int64_t oh, int64_t ow) {
-    const int64_t T = B * ((oh + 1) / 2) * ((ow + 1) / 2);
-    return (size_t)(16 * (C + OC) * T);
-}
-
-/* V[e][c][t] = (B^T d B)[e] for every input tile d; B^T = [1 0 -1 0; 0 1 1 0;
- * 0 -1 1 0; 0 1 0 -1]. Zero outside the image: the padding. */
-static void input_transform(float *v, const float *x, int64_t B, int64_t C, int64_t H, int64_t W,
-                            int64_t th, int64_t tw, int64_t ph, int64_t pw) {
-    const int64_t T = B * th * tw, CT = C * T;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < B; b++) {
+/* V[e][c][t] = (BT d B)[e] for every input tile d, zero outside the image
+ * (the padding). Each step of the parallel loop takes one channel: its B
+ * planes, padded, into the thread's stage, then WL tiles at a time. */
+static void input_transform(const cnn_wino *f, float *v, float *stages, const tile_at *tiles,
+                            const float *x, int64_t B, int64_t C, int64_t H, int64_t W,
+                            int64_t oh, int64_t ow, int64_t ph, int64_t pw, int64_t T,
+                            int threads) {
+    const int64_t m = f->m, CT = C * T;
+    const int64_t hp = (oh + m - 1) / m * m + f->r - 1, wp = (ow + m - 1) / m * m + f->r - 1;
+    const size_t per = stage_floats(f, B, oh, ow);
+    input_tiles_fn *tiles_fn = pick().input;
+#pragma omp parallel num_threads(threads)
+    {
+        float *P = stages + (size_t)omp_get_thread_num() * per;
+#pragma omp for schedule(static)
         for (int64_t c = 0; c < C; c++) {
-            const float *xp = x + (b * C + c) * H * W;
-            for (int64_t ty = 0; ty < th; ty++) {
-                for (int64_t tx = 0; tx < tw; tx++) {
-                    float d[4][4];
-                    const int64_t y0 = 2 * ty - ph, x0 = 2 * tx - pw;
-                    if (y0 >= 0 && y0 + 4 <= H && x0 >= 0 && x0 + 4 <= W) {
-                        for (int i = 0; i < 4; i++)
-                            for (int j = 0; j < 4; j++)
-                                d[i][j] = xp[(y0 + i) * W + x0 + j];
-                    } else {
-                        /* At the border: every load from a clamped place, then a select,
-                         * so no branch per element (and an inf there stays out of it). */
-                        for (int i = 0; i < 4; i++)
-                            for (int j = 0; j < 4; j++) {
-                                const int64_t iy = y0 + i, ix = x0 + j;
-                                const int64_t cy = iy < 0 ? 0 : iy >= H ? H - 1 : iy;
-                                const int64_t cx = ix < 0 ? 0 : ix >= W ? W - 1 : ix;
-                                const float val = xp[cy * W + cx];
-                                d[i][j] = iy >= 0 && iy < H && ix >= 0 && ix < W ? val : 0.0f;
-                            }
+            for (int64_t b = 0; b < B; b++) {
+                const float *xp = x + (b * C + c) * H * W;
+                float *pp = P + b * hp * wp;
+                for (int64_t py = 0; py < hp; py++) {
+                    float *row = pp + py * wp;
+                    const int64_t iy = py - ph;
+                    if (iy < 0 || iy >= H) {
+                        memset(row, 0, (size_t)wp * sizeof(float));
+                        continue;
                     }
-                    float t[4][4]; /* B^T d */
-                    for (int j = 0; j < 4; j++) {
-                        t[0][j] = d[0][j] - d[2][j];
-                        t[1][j] = d[1][j] + d[2][j];
-                        t[2][j] = d[2][j] - d[1][j];
-                        t[3][j] = d[1][j] - d[3][j];
-                    }
-                    float *vt = v + c * T + (b * th + ty) * tw + tx;
-                    for (int i = 0; i < 4; i++) { /* (B^T d) B */
-                        vt[(i * 4 + 0) * CT] = t[i][0] - t[i][2];
-                        vt[(i * 4 + 1) * CT] = t[i][1] + t[i][2];
-                        vt[(i * 4 + 2) * CT] = t[i][2] - t[i][1];
-                        vt[(i * 4 + 3) * CT] = t[i][1] - t[i][3];
-                    }
+                    const int64_t right = wp - pw - W > 0 ? wp - pw - W : 0;
+                    const int64_t cols = W < wp - pw ? W : wp - pw;
+                    memset(row, 0, (size_t)pw * sizeof(float));
+                    memcpy(row + pw, xp + iy * W, (size_t)cols * sizeof(float));
+                    memset(row + pw + cols, 0, (size_t)right * sizeof(float));
                 }
+            }
+            for (int64_t t0 = 0; t0 < T; t0 += WL) {
+                const int nl = T - t0 < WL ? (int)(T - t0) : WL;
+                int64_t base[WL];
+                for (int l = 0; l < WL; l++) {
+                    const tile_at *ta = &tiles[t0 + (l < nl ? l : 0)];
+                    base[l] = ta->b * hp * wp + ta->ty * m * wp + ta->tx * m;
+                }
+                tiles_fn(f, v + c * T + t0, CT, P, base, wp, nl);
             }
         }
     }
 }
 
-/* y = bias + A^T m A for every tile, A^T = [1 1 1 0; 0 1 -1 -1], clipped at
- * the output's edge when oh or ow is odd. */
-static void output_transform(float *y, const float *m, const float *bias, bool acc, int64_t B,
-                             int64_t OC, int64_t oh, int64_t ow, int64_t th, int64_t tw) {
-    const int64_t T = B * th * tw, OT = OC * T;
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < B; b++) {
-        for (int64_t o = 0; o < OC; o++) {
-            float *yp = y + (b * OC + o) * oh * ow;
-            const float bo = bias ? bias[o] : 0.0f;
-            for (int64_t ty = 0; ty < th; ty++) {
-                for (int64_t tx = 0; tx < tw; tx++) {
-                    const float *mt = m + o * T + (b * th + ty) * tw + tx;
-                    float a[4][4];
-                    for (int e = 0; e < 16; e++)
-                        a[e / 4][e % 4] = mt[e * OT];
-                    float t[2][4]; /* A^T a */
-                    for (int j = 0; j < 4; j++) {
-                        t[0][j] = a[0][j] + a[1][j] + a[2][j];
-                        t[1][j] = a[1][j] - a[2][j] - a[3][j];
-                    }
-                    for (int i = 0; i < 2; i++) {
-                        const int64_t oy = 2 * ty + i;
-                        if (oy >= oh) break;
-                        const float r[2] = {t[i][0] + t[i][1] + t[i][2],
-                                            t[i][1] - t[i][2] - t[i][3]};
-                        for (int j = 0; j < 2; j++)
-                            if (2 * tx + j < ow)
-                                yp[oy * ow + 2 * tx + j] =
-                                    (acc ? yp[oy * ow + 2 * tx + j] : bo) + r[j];
-                    }
-                }
+/* y = bias + AT M A for every tile (or y += it), clipped at the output's
+ * edge. Each step of the parallel loop takes one output channel. */
+static void output_transform(const cnn_wino *f, float *y, const float *mm, const tile_at *tiles,
+                             const float *bias, bool acc, int64_t OC, int64_t oh, int64_t ow,
+                             int64_t T, int threads) {
+    const int64_t m = f->m, OT = OC * T;
+    output_tiles_fn *tiles_fn = pick().output;
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t o = 0; o < OC; o++) {
+        const float bo = bias ? bias[o] : 0.0f;
+        for (int64_t t0 = 0; t0 < T; t0 += WL) {
+            float yt[4][4][WL];
+            tiles_fn(f, yt, mm + o * T + t0, OT);
+            const int nl = T - t0 < WL ? (int)(T - t0) : WL;
+            for (int l = 0; l < nl; l++) {
+                const tile_at *ta = &tiles[t0 + l];
+                const int64_t oy = ta->ty * m, ox = ta->tx * m;
+                float *yp = y + ((ta->b * OC + o) * oh + oy) * ow + ox;
+                const int64_t rows = oh - oy < m ? oh - oy : m, cols = ow - ox < m ? ow - ox : m;
+                for (int64_t i = 0; i < rows; i++)
+                    for (int64_t j = 0; j < cols; j++)
+                        yp[i * ow + j] = (acc ? yp[i * ow + j] : bo) + yt[i][j][l];
             }
         }
     }
 }
 
-void cnn_winograd_conv(float *y, const float *x, const float *u, const float *bias, bool accumulate,
-                       int64_t B, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t oh,
-                       int64_t ow, int64_t ph, int64_t pw, float *work) {
-    const int64_t th = (oh + 1) / 2, tw = (ow + 1) / 2, T = B * th * tw;
-    float *v = work, *m = work + 16 * C * T;
-    input_transform(v, x, B, C, H, W, th, tw, ph, pw);
-    for (int e = 0; e < 16; e++)
+void cnn_winograd_conv(const cnn_wino *f, float *y, const float *x, const float *u,
+                       const float *bias, bool accumulate, int64_t B, int64_t C, int64_t H,
+                       int64_t W, int64_t OC, int64_t oh, int64_t ow, int64_t ph, int64_t pw,
+                       float *work, int threads) {
+    const int64_t m = f->m, nn = (int64_t)f->n * f->n;
+    const int64_t th = (oh + m - 1) / m, tw = (ow + m - 1) / m, T = B * th * tw;
+    tile_at *tiles = (tile_at *)work;
+    float *stages = work + table_floats(T);
+    float *v = stages + (size_t)threads * stage_floats(f, B, oh, ow), *mm = v + nn * C * T;
+    for (int64_t t = 0; t < T; t++)
+        tiles[t] = (tile_at){(int32_t)(t / (th * tw)), (int32_t)(t / tw % th), (int32_t)(t % tw)};
+    input_transform(f, v, stages, tiles, x, B, C, H, W, oh, ow, ph, pw, T, threads);
+    for (int64_t e = 0; e < nn; e++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)T, (int)C, 1.0f,
-                    u + e * OC * C, (int)C, v + e * C * T, (int)T, 0.0f, m + e * OC * T, (int)T);
-    output_transform(y, m, bias, accumulate, B, OC, oh, ow, th, tw);
+                    u + e * OC * C, (int)C, v + e * C * T, (int)T, 0.0f, mm + e * OC * T, (int)T);
+    output_transform(f, y, mm, tiles, bias, accumulate, OC, oh, ow, T, threads);
 }

@@ -2,7 +2,7 @@
  * double-precision loops: the register-tiled matrix product, the direct
  * convolution and weight gradient, im2col and col2im, the vector sigmoid
  * and max pool, and a Conv2d layer down each of its paths (chunked; per
- * image, direct where it applies; Winograd). CTest runs it once per
+ * image, direct where it applies; Winograd's three variants). CTest runs it once per
  * instruction set (CNNKIT_SIMD), so every build of every kernel this
  * machine can run is checked. */
 #include <math.h>
@@ -23,6 +23,7 @@
 #include "gemm.h"
 #include "im2col.h"
 #include "vmath.h"
+#include "winograd.h"
 
 static float *random_floats(cnn_rng *rng, size_t n) {
     float *p = malloc((n ? n : 1) * sizeof *p);
@@ -463,10 +464,18 @@ static void convolution_paths_should_equal_double_precision(void **state) {
     strided.stride[0] = strided.stride[1] = 2;
     strided.padding[0] = 1;
     grouped.groups = 2;
-    /* Over 2^16 floats of patches per image: chunked, by Winograd's F(2x2, 3x3). */
+    /* Over 2^16 floats of patches per image: chunked, by Winograd's minimal
+     * filtering, the variant cnn_winograd_pick takes for the output (and the
+     * input gradient's, at padding r - 1 - p): F(4x4, 3x3) on 13x11 and 30x7,
+     * F(2x2, 3x3) on 6x6, F(2x2, 5x5) for 5x5 kernels. */
     cnn_layer wino = cnn_conv2d(64, 48, 3), wino_pad = cnn_conv2d(40, 36, 3);
+    cnn_layer wino_small = cnn_conv2d(208, 32, 3), wino5 = cnn_conv2d(40, 36, 5);
+    cnn_layer wino5_pad = cnn_conv2d(36, 40, 5);
     wino.padding[0] = wino.padding[1] = 1;
     wino_pad.padding[1] = 2;
+    wino_small.padding[0] = wino_small.padding[1] = 1;
+    wino5.padding[0] = wino5.padding[1] = 2;
+    wino5_pad.padding[1] = 1;
     struct {
         const char *name;
         cnn_layer L;
@@ -477,7 +486,26 @@ static void convolution_paths_should_equal_double_precision(void **state) {
                  {"3x3 stride 2", strided, {8, 4, 41, 40}, NULL},
                  {"groups 2", grouped, {8, 8, 20, 20}, NULL},
                  {"Winograd", wino, {8, 64, 13, 11}, "Winograd"},
-                 {"Winograd pad 0,2", wino_pad, {3, 40, 30, 7}, "Winograd"}};
+                 {"Winograd pad 0,2", wino_pad, {3, 40, 30, 7}, "Winograd"},
+                 {"Winograd 6x6", wino_small, {32, 208, 6, 6}, "Winograd"},
+                 {"Winograd 5x5", wino5, {8, 40, 14, 9}, "Winograd"},
+                 {"5x5 pad 0,1", wino5_pad, {8, 36, 16, 13}, "Winograd"}};
+    /* Each variant runs in some case, forward and for the input gradient. */
+    int forward[3] = {0}, backward[3] = {0};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const cnn_layer *L = &cases[c].L;
+        const int64_t *s = cases[c].shape, r = L->kernel[0];
+        if (!cases[c].path) continue;
+        const cnn_wino *f = cnn_winograd_pick(r, s[2] + 2 * L->padding[0] - r + 1,
+                                              s[3] + 2 * L->padding[1] - r + 1),
+                       *fdx = cnn_winograd_pick(r, s[2], s[3]);
+        assert_non_null(f), assert_non_null(fdx);
+        printf("  %-16s F(%dx%d, %dx%d) forward, F(%dx%d, %dx%d) input gradient\n",
+               cases[c].name, f->m, f->m, f->r, f->r, fdx->m, fdx->m, fdx->r, fdx->r);
+        forward[f->r == 5 ? 2 : f->m == 4] = backward[fdx->r == 5 ? 2 : fdx->m == 4] = 1;
+    }
+    for (int v = 0; v < 3; v++)
+        assert_true(forward[v] && backward[v]);
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         for (int t = 1; t <= 3; t++) {
             conv_run r = run_conv(&cases[c].L, cases[c].shape, t);
