@@ -113,7 +113,7 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
  *
  * Winograd, chunked, for 3x3 and 5x5 stride-1 layers with enough channels
  * and tiles for its n^2 products to be large (winograd.c): F(4x4, 3x3) for
- * AlexNet's conv3-5 and F(2x2, 5x5) for its conv2 took inference at batch 64
+ * AlexNet's conv3-5 and F(4x4, 5x5) for its conv2 took inference at batch 64
  * from 149 to 209 images/s (F(2x2, 3x3) on conv3-5 only, before). */
 #define CONV_WORK_CAP ((size_t)8 << 20) /* floats: 32 MiB for the chunked paths */
 /* Floats for Winograd: 64 MiB. Its products are only as large as a chunk

@@ -1,5 +1,5 @@
 /* winograd.h - private: stride-1 convolutions by Winograd's minimal filtering
- * F(m x m, r x r): F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 5x5). Never installed. */
+ * F(m x m, r x r): F(2x2, 3x3), F(4x4, 3x3) and F(4x4, 5x5). Never installed. */
 #ifndef CNNKIT_WINOGRAD_H
 #define CNNKIT_WINOGRAD_H
 

@@ -467,7 +467,7 @@ static void convolution_paths_should_equal_double_precision(void **state) {
     /* Over 2^16 floats of patches per image: chunked, by Winograd's minimal
      * filtering, the variant cnn_winograd_pick takes for the output (and the
      * input gradient's, at padding r - 1 - p): F(4x4, 3x3) on 13x11 and 30x7,
-     * F(2x2, 3x3) on 6x6, F(2x2, 5x5) for 5x5 kernels. */
+     * F(2x2, 3x3) on 6x6, F(4x4, 5x5) for 5x5 kernels. */
     cnn_layer wino = cnn_conv2d(64, 48, 3), wino_pad = cnn_conv2d(40, 36, 3);
     cnn_layer wino_small = cnn_conv2d(208, 32, 3), wino5 = cnn_conv2d(40, 36, 5);
     cnn_layer wino5_pad = cnn_conv2d(36, 40, 5);
