@@ -132,7 +132,7 @@ typedef struct conv_dims {
     bool direct;               /* straight from the image (conv_direct.c), no im2col */
     bool winograd;             /* chunked, by Winograd's minimal filtering (winograd.c) */
     const cnn_wino *wino, *wino_dx; /* its variants: forward, input gradient */
-    int64_t wchunk, wchunk_dx; /* images per Winograd chunk: forward, input gradient */
+    int64_t wchunk, wchunk_dx, wchunk_dw; /* images per Winograd chunk: forward, dx, dW */
     cnn_conv_geom geom;        /* one image and group */
 } conv_dims;
 
@@ -196,9 +196,9 @@ static conv_dims conv_dims_of(const cnn_node *n) {
         d.wino_dx = cnn_winograd_pick(r, d.H, d.W);
         const int tn = d.wino->n > d.wino_dx->n ? d.wino->n : d.wino_dx->n;
         const size_t u = (size_t)(tn * tn * d.OC * d.C); /* the larger transformed kernels */
-        const int64_t tiles = d.N * ((d.oh + d.wino->m - 1) / d.wino->m) *
-                              ((d.ow + d.wino->m - 1) / d.wino->m);
-        if (u >= WINO_WORK_CAP / 2 || tiles < 256) d.wino = d.wino_dx = NULL;
+        /* At least 1024 outputs per channel in the batch (64 tiles of F(4x4, .)):
+         * even with small products, 4x to 6x fewer multiplications than im2col. */
+        if (u >= WINO_WORK_CAP / 2 || d.N * d.oh * d.ow < 1024) d.wino = d.wino_dx = NULL;
     }
     d.winograd = d.wino != NULL;
     if (d.winograd) {
@@ -208,8 +208,11 @@ static conv_dims conv_dims_of(const cnn_node *n) {
         d.wchunk = (int64_t)(room / cnn_winograd_floats(d.wino, 1, d.C, d.OC, d.oh, d.ow, d.threads));
         d.wchunk_dx =
             (int64_t)(room_dx / cnn_winograd_floats(d.wino_dx, 1, d.OC, d.C, d.H, d.W, d.threads));
+        d.wchunk_dw = (int64_t)((WINO_WORK_CAP - cnn_winograd_dw_acc_floats(r, d.OC, d.C)) /
+                                cnn_winograd_dw_floats(r, 1, d.C, d.OC, d.oh, d.ow, d.threads));
         d.wchunk = even_chunks(d.N, d.wchunk);
         d.wchunk_dx = even_chunks(d.N, d.wchunk_dx);
+        d.wchunk_dw = even_chunks(d.N, d.wchunk_dw);
     }
     /* Per image: col (K*P), the GEMM's output or input gradient (OCg*P), and for the
      * backward pass the gradient of col (K*P). */
@@ -244,11 +247,13 @@ static size_t conv_workspace_backward(const cnn_node *n) {
     /* The transposed weights (OC*K) come first. */
     if (d.per_image)
         return (size_t)(d.OC * d.K + 16) + (size_t)d.threads * conv_thread_floats(&d, true) + 16;
-    const size_t gemm = (size_t)(d.chunk * (2 * d.K + d.OCg) * d.P);
-    if (!d.winograd) return gemm;
+    if (!d.winograd) return (size_t)(d.chunk * (2 * d.K + d.OCg) * d.P);
+    const int64_t r = n->L.kernel[0];
     const size_t dx = (size_t)(d.wino_dx->n * d.wino_dx->n * d.OC * d.C) +
                       cnn_winograd_floats(d.wino_dx, d.wchunk_dx, d.OC, d.C, d.H, d.W, d.threads);
-    return gemm > dx ? gemm : dx;
+    const size_t dw = cnn_winograd_dw_acc_floats(r, d.OC, d.C) +
+                      cnn_winograd_dw_floats(r, d.wchunk_dw, d.C, d.OC, d.oh, d.ow, d.threads);
+    return dx > dw ? dx : dw;
 }
 
 static cnn_patch_geom patch_geom(const conv_dims *d, const cnn_layer *L) {
@@ -489,6 +494,42 @@ static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const
     }
 }
 
+/* Winograd layers: db from dy's rows; dW by Winograd over the tiles of dy,
+ * in chunks (cnn_winograd_dw); dx += the convolution of dy with the flipped
+ * kernels, padding r - 1 - p. */
+static void conv_backward_winograd(const cnn_node *n, const conv_dims *d, const float *x,
+                                   const float *dy, float *dx, float *work) {
+    const cnn_layer *L = &n->L;
+    const int64_t r = L->kernel[0], ph = L->padding[0], pw = L->padding[1];
+    float *dweight = n->grad[CNN_SLOT_WEIGHT], *dbias = n->grad[CNN_SLOT_BIAS];
+    if (dbias) {
+#pragma omp parallel for schedule(static)
+        for (int64_t o = 0; o < d->OC; o++) {
+            double sum = 0.0;
+            for (int64_t b = 0; b < d->N; b++)
+                sum += row_sum(dy + (b * d->OC + o) * d->P, d->P);
+            dbias[o] += (float)sum;
+        }
+    }
+    float *macc = work, *rest = work + cnn_winograd_dw_acc_floats(r, d->OC, d->C);
+    for (int64_t k = 0, nk = chunk_count(d->N, d->wchunk_dw); k < nk; k++) {
+        const int64_t b0 = k * d->N / nk, B = (k + 1) * d->N / nk - b0;
+        cnn_winograd_dw(r, macc, k == 0, x + b0 * d->C * d->H * d->W, dy + b0 * d->OC * d->P, B,
+                        d->C, d->H, d->W, d->OC, d->oh, d->ow, ph, pw, rest, d->threads);
+    }
+    cnn_winograd_dw_finish(r, dweight, macc, d->OC, d->C);
+    if (!dx) return;
+    const cnn_wino *f = d->wino_dx;
+    float *u = work;
+    cnn_winograd_kernels(f, u, n->param[CNN_SLOT_WEIGHT], d->C, d->OC, true);
+    for (int64_t k = 0, nk = chunk_count(d->N, d->wchunk_dx); k < nk; k++) {
+        const int64_t b0 = k * d->N / nk, B = (k + 1) * d->N / nk - b0;
+        cnn_winograd_conv(f, dx + b0 * d->C * d->H * d->W, dy + b0 * d->OC * d->P, u, NULL, true,
+                          B, d->OC, d->oh, d->ow, d->C, d->H, d->W, r - 1 - ph, r - 1 - pw,
+                          work + f->n * f->n * d->OC * d->C, d->threads);
+    }
+}
+
 /* Per chunk and group, with dY' = dy gathered as (OCg, B*P):
  * dW_g += dY' col^T, db += sums of dY', dcol = W_g^T dY', then col2im into dx.
  * x and dx are (N,C,H,W), dy is (N,OC,oh,ow). */
@@ -499,6 +540,10 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
     const conv_dims d = conv_dims_of(n);
     if (d.per_image) {
         conv_backward_per_image(n, &d, x, dy, dx, conv_keeps_patches(&d, L) ? aux : NULL, work);
+        return;
+    }
+    if (d.winograd) {
+        conv_backward_winograd(n, &d, x, dy, dx, work);
         return;
     }
     const float *weight = n->param[CNN_SLOT_WEIGHT];
@@ -520,25 +565,22 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
                 for (int64_t o = 0; o < d.OCg; o++)
                     dbias[g * d.OCg + o] += row_sum(dyg + o * ld, ld);
             }
-            if (!dx || d.winograd) continue;
+            if (!dx) continue;
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d.K, (int)ld, (int)d.OCg,
                         1.0f, weight + g * d.OCg * d.K, (int)d.K, dyg, (int)ld, 0.0f, dcol,
                         (int)ld);
             col2im_chunk(dx, dcol, &d, L, b0, B, g);
         }
     }
-    if (!dx || !d.winograd) return;
-    /* dx += the convolution of dy with the flipped kernels, padding r - 1 - p. */
-    const cnn_wino *f = d.wino_dx;
-    const int64_t r = L->kernel[0];
-    float *u = work;
-    cnn_winograd_kernels(f, u, weight, d.C, d.OC, true);
-    for (int64_t k = 0, nk = chunk_count(d.N, d.wchunk_dx); k < nk; k++) {
-        const int64_t b0 = k * d.N / nk, B = (k + 1) * d.N / nk - b0;
-        cnn_winograd_conv(f, dx + b0 * d.C * d.H * d.W, dy + b0 * d.OC * d.P, u, NULL, true, B,
-                          d.OC, d.oh, d.ow, d.C, d.H, d.W, r - 1 - L->padding[0],
-                          r - 1 - L->padding[1], work + f->n * f->n * d.OC * d.C, d.threads);
-    }
+}
+
+const char *cnn_conv2d_algorithm(const cnn_node *n) {
+    const conv_dims d = conv_dims_of(n);
+    if (d.per_image) return d.direct ? "per image, direct" : "per image, im2col";
+    if (!d.winograd) return "chunked, im2col";
+    return d.wino->r == 5 ? "Winograd F(4x4, 5x5)"
+           : d.wino->m == 4 ? "Winograd F(4x4, 3x3)"
+                            : "Winograd F(2x2, 3x3)";
 }
 
 static void conv_explain(const cnn_node *n, cnn_sb *sb) {

@@ -37,4 +37,17 @@ void cnn_winograd_conv(const cnn_wino *f, float *y, const float *x, const float 
                        int64_t W, int64_t OC, int64_t oh, int64_t ow, int64_t ph, int64_t pw,
                        float *work, int threads);
 
+/* The weight gradient of an r x r layer (r = 3 or 5), stride 1, padding
+ * (ph, pw) < r, in chunks of images: macc (cnn_winograd_dw_acc_floats)
+ * holds the transformed sums; the first chunk sets it, later ones add to it;
+ * cnn_winograd_dw_finish adds the gradient it holds to dweight (OC, C, r, r).
+ * x is (B,C,H,W), dy is (B,OC,oh,ow); work is cnn_winograd_dw_floats. */
+size_t cnn_winograd_dw_acc_floats(int64_t r, int64_t OC, int64_t C);
+size_t cnn_winograd_dw_floats(int64_t r, int64_t B, int64_t C, int64_t OC, int64_t oh, int64_t ow,
+                              int threads);
+void cnn_winograd_dw(int64_t r, float *macc, bool first, const float *x, const float *dy,
+                     int64_t B, int64_t C, int64_t H, int64_t W, int64_t OC, int64_t oh,
+                     int64_t ow, int64_t ph, int64_t pw, float *work, int threads);
+void cnn_winograd_dw_finish(int64_t r, float *dweight, const float *macc, int64_t OC, int64_t C);
+
 #endif

@@ -25,10 +25,16 @@ from fractions import Fraction as Fr
 # 1.6e-6 for 0, +-1, +-1/2. F(4,5) adds 2 and -1/2: 9.5e-7 (1.5e-5 with
 # +-1/4, +-4 instead). (F(2,5) needs more multiplications than F(4,5) for
 # every output wider than 2, and is left out.)
+#
+# The weight gradient is the correlation of x with dy, r x r outputs from
+# tiles of dy: F(3,4) and F(5,4), on the same points as the forward
+# variants with the same n (3.4e-7 and 1.5e-6).
 VARIANTS = [
     (2, 3, [0, 1, -1]),
     (4, 3, [0, 1, -1, Fr(1, 2), -2]),
     (4, 5, [0, 1, -1, Fr(1, 2), -2, 2, Fr(-1, 2)]),
+    (3, 4, [0, 1, -1, Fr(1, 2), -2]),
+    (5, 4, [0, 1, -1, Fr(1, 2), -2, 2, Fr(-1, 2)]),
 ]
 
 
@@ -132,6 +138,12 @@ def main():
                    f" float32 error {err:.1e} of the terms' magnitude sum at C = 256. */")
         out.append(f"static const float wino_{tag}_AT[{m}][{n}] = {c_table('AT', AT)};")
         out.append(f"static const float wino_{tag}_G[{n}][{r}] = {c_table('G', G)};")
+        if r == 4:
+            # BT depends on the points only: the forward variant's with the same n.
+            assert BT == matrices(4, m, pts)[2]
+            out[-3] = out[-3][:-3] + f" For the weight gradient; BT is F(4x4, {m}x{m})'s. */"
+            out.append("")
+            continue
         out.append(f"static const float wino_{tag}_BT[{n}][{n}] = {c_table('BT', BT)};")
         out.append("")
     out.append("#endif")
