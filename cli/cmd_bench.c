@@ -23,7 +23,8 @@ static int usage_bench(void) {
            "  -b, --batch N     images per iteration (default 1)\n"
            "      --train       time training steps instead of inference\n"
            "      --threads N   OpenMP and OpenBLAS threads (default: all cores)\n"
-           "      --profile     a per-layer table: forward and backward time, share, GFLOP/s\n"
+           "      --profile     a per-layer table: forward and backward time, share, GFLOP/s,\n"
+           "                    and how each convolution runs (im2col, direct, Winograd)\n"
            "  -i, --input SHAPE C,H,W or N,C,H,W (default: the model's input)\n"
            "      --seconds S   how long to measure (default 3)\n"
            "      --json        one JSON object instead of text\n\n"
@@ -207,8 +208,8 @@ int cmd_bench(int argc, char **argv) {
             cnn_model_node_time(m, i, &f, &b);
             total += f + b;
         }
-        printf("\n%-14s %-18s %11s %11s %7s %9s\n", "layer", "type", "forward ms", "backward ms",
-               "share", "GFLOP/s");
+        printf("\n%-14s %-18s %11s %11s %7s %9s  %s\n", "layer", "type", "forward ms",
+               "backward ms", "share", "GFLOP/s", "algorithm");
         for (int i = 0; i < cnn_model_num_nodes(m); i++) {
             double f, b;
             cnn_model_node_time(m, i, &f, &b);
@@ -216,9 +217,11 @@ int cmd_bench(int argc, char **argv) {
             char rate[32] = "";
             if (nf > 0 && f + b > 0)
                 snprintf(rate, sizeof rate, "%.1f", nf * (double)iters / (f + b) / 1e9);
-            printf("%-14s %-18s %11.3f %11.3f %6.1f%% %9s\n", cnn_model_node_path(m, i),
+            const char *algorithm = cnn_model_node_algorithm(m, i);
+            printf("%-14s %-18s %11.3f %11.3f %6.1f%% %9s%s%s\n", cnn_model_node_path(m, i),
                    cnn_op_name(cnn_model_node_layer(m, i)->op), 1e3 * f / (double)iters,
-                   1e3 * b / (double)iters, total > 0 ? 100.0 * (f + b) / total : 0.0, rate);
+                   1e3 * b / (double)iters, total > 0 ? 100.0 * (f + b) / total : 0.0, rate,
+                   algorithm ? "  " : "", algorithm ? algorithm : "");
         }
         printf("%-14s %-18s %11s %11s %6.1f%% of %.3f ms per iteration\n", "total", "", "", "",
                total > 0 ? 100.0 * total / elapsed : 0.0, 1e3 * elapsed / (double)iters);

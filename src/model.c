@@ -922,6 +922,13 @@ void cnn_model_node_time(const cnn_model *m, int node, double *forward, double *
     *backward = m->nodes[node].bwd_seconds;
 }
 
+const char *cnn_model_node_algorithm(const cnn_model *m, int node) {
+    CNN_ASSERT(node >= 0 && node < m->n_nodes);
+    const cnn_node *n = &m->nodes[node];
+    if (n->L.op != CNN_OP_CONV2D || n->in_shape.ndim != 4) return NULL;
+    return cnn_conv2d_algorithm(n);
+}
+
 void cnn_model_zero_grad(cnn_model *m) {
     if (m->gbuf) memset(m->gbuf, 0, (m->pbuf_numel ? m->pbuf_numel : 1) * sizeof(float));
 }

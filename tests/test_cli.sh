@@ -127,5 +127,13 @@ CNNKIT_MEMORY_LIMIT=1.5G expect "a CNNKIT_MEMORY_LIMIT that is not bytes is bad 
 CNNKIT_MEMORY_LIMIT=none expect "CNNKIT_MEMORY_LIMIT=none turns the check off" 0 "$cnnkit" bench lenet --batch 4096 --seconds 0.01
 unset CNNKIT_MEMORY_LIMIT
 
+# --profile names how each convolution runs: AlexNet at batch 4 takes
+# Winograd's F(4x4, 5x5) for conv2 and im2col for conv1.
+"$cnnkit" bench alexnet --batch 4 --profile --seconds 0.01 >"$work/profile" 2>&1 &&
+    grep -q "^net\.3 .*Conv2d .*Winograd F(4x4, 5x5)$" "$work/profile" &&
+    grep -q "^net\.0 .*Conv2d .*chunked, im2col$" "$work/profile" &&
+    ! grep -q "^net\.1 .*ReLU .*[a-z]$" "$work/profile" &&
+    ok "bench --profile names each convolution's algorithm" || bad "bench --profile algorithm column"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
