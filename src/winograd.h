@@ -30,8 +30,8 @@ size_t cnn_winograd_floats(const cnn_wino *f, int64_t B, int64_t C, int64_t OC, 
 
 /* y (B,OC,oh,ow) = bias + the r x r convolution of x (B,C,H,W) with the
  * kernels u came from, stride 1, padding (ph, pw), 0 <= ph, pw < r; bias may
- * be NULL; with accumulate, y += the convolution instead. The products run on
- * OpenBLAS's threads, the transforms on OpenMP's (at most `threads`). */
+ * be NULL; with accumulate, y += the convolution instead. The transforms and
+ * the products share out over at most `threads` OpenMP threads. */
 void cnn_winograd_conv(const cnn_wino *f, float *y, const float *x, const float *u,
                        const float *bias, bool accumulate, int64_t B, int64_t C, int64_t H,
                        int64_t W, int64_t OC, int64_t oh, int64_t ow, int64_t ph, int64_t pw,
