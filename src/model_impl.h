@@ -108,6 +108,9 @@ struct cnn_node {
      * node is then a view (see act_fused in model.c). */
     bool has_act;
     cnn_op act;
+    /* Training plans only: this activation runs in place on its input, the
+     * output of a Conv2d or Linear (see act_in_place in model.c). */
+    bool in_place;
 };
 
 typedef struct cnn_module {
