@@ -44,7 +44,6 @@
 #define UNROLL(n)        UNROLL_PRAGMA(GCC unroll n)
 #endif
 #define NMAX 8  /* the largest tile side, n */
-#define MMAX 5  /* the most outputs per tile side: the weight gradient's r */
 
 static const cnn_wino variants[] = {{2, 3, 4}, {4, 3, 6}, {4, 5, 8}};
 
@@ -87,6 +86,71 @@ size_t cnn_winograd_floats(const cnn_wino *f, int64_t B, int64_t C, int64_t OC, 
            (size_t)(f->n * f->n * (C + OC) * T) + WL;
 }
 
+/* A transform's two products, element by element over WL lanes: with X a
+ * table of constants (row-major, `inner` wide) the compiler folds in, a term
+ * with a zero coefficient is never computed.
+ *   left:  out[i][j] = sum over k of X[i][k] in[k][j], i < rows, j < cols
+ *   right: out[i][j] = sum over k of in[i][k] X[j][k], i < rows, j < cols */
+typedef float lanes[NMAX][NMAX][WL];
+
+__attribute__((always_inline)) static inline void left(const int rows, const int inner,
+                                                       const int cols, const float *X, lanes out,
+                                                       lanes in) {
+UNROLL(8)
+    for (int i = 0; i < rows; i++)
+UNROLL(8)
+        for (int j = 0; j < cols; j++) {
+            float acc[WL] = {0};
+UNROLL(8)
+            for (int k = 0; k < inner; k++) {
+                const float c = X[i * inner + k];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < WL; l++)
+                    acc[l] += c * in[k][j][l];
+            }
+            for (int l = 0; l < WL; l++)
+                out[i][j][l] = acc[l];
+        }
+}
+
+__attribute__((always_inline)) static inline void right(const int rows, const int cols,
+                                                        const int inner, const float *X,
+                                                        lanes out, lanes in) {
+UNROLL(8)
+    for (int i = 0; i < rows; i++)
+UNROLL(8)
+        for (int j = 0; j < cols; j++) {
+            float acc[WL] = {0};
+UNROLL(8)
+            for (int k = 0; k < inner; k++) {
+                const float c = X[j * inner + k];
+                if (c == 0.0f) continue;
+                for (int l = 0; l < WL; l++)
+                    acc[l] += c * in[i][k][l];
+            }
+            for (int l = 0; l < WL; l++)
+                out[i][j][l] = acc[l];
+        }
+}
+
+/* out[i][j][l] for l < nl to dst + (i*n + j)*stride + l: n x n transformed
+ * values of nl tiles or kernels, each element's lanes contiguous. */
+__attribute__((always_inline)) static inline void store(const int n, float *dst, int64_t stride,
+                                                        lanes out, int nl) {
+UNROLL(8)
+    for (int i = 0; i < n; i++)
+UNROLL(8)
+        for (int j = 0; j < n; j++) {
+            float *d = dst + (i * n + j) * stride;
+            if (nl == WL)
+                for (int l = 0; l < WL; l++)
+                    d[l] = out[i][j][l];
+            else
+                for (int l = 0; l < nl; l++)
+                    d[l] = out[i][j][l];
+        }
+}
+
 /* The input transform of up to WL tiles, one per lane: tile l's n x n
  * inputs start at P + base[l], rows ws apart; V[e][l] = (BT d B)[e] at
  * v + e*CT + l for l < nl. */
@@ -94,7 +158,7 @@ __attribute__((always_inline)) static inline void input_body(const int n, const 
                                                              float *v, int64_t CT, const float *P,
                                                              const int64_t *base, int64_t ws,
                                                              int nl) {
-    float d[NMAX][NMAX][WL], t[NMAX][NMAX][WL];
+    lanes d, t;
     for (int l = 0; l < WL; l++) {
         const float *src = P + base[l];
 UNROLL(8)
@@ -103,86 +167,25 @@ UNROLL(8)
             for (int j = 0; j < n; j++)
                 d[i][j][l] = src[i * ws + j];
     }
-UNROLL(8)
-    for (int i = 0; i < n; i++) /* BT d */
-UNROLL(8)
-        for (int j = 0; j < n; j++) {
-            float acc[WL] = {0};
-UNROLL(8)
-            for (int k = 0; k < n; k++) {
-                const float c = bt[i * n + k];
-                if (c == 0.0f) continue;
-                for (int l = 0; l < WL; l++)
-                    acc[l] += c * d[k][j][l];
-            }
-            for (int l = 0; l < WL; l++)
-                t[i][j][l] = acc[l];
-        }
-UNROLL(8)
-    for (int i = 0; i < n; i++) /* (BT d) B */
-UNROLL(8)
-        for (int j = 0; j < n; j++) {
-            float acc[WL] = {0};
-UNROLL(8)
-            for (int k = 0; k < n; k++) {
-                const float c = bt[j * n + k];
-                if (c == 0.0f) continue;
-                for (int l = 0; l < WL; l++)
-                    acc[l] += c * t[i][k][l];
-            }
-            float *dst = v + (i * n + j) * CT;
-            if (nl == WL)
-                for (int l = 0; l < WL; l++)
-                    dst[l] = acc[l];
-            else
-                for (int l = 0; l < nl; l++)
-                    dst[l] = acc[l];
-        }
+    left(n, n, n, bt, t, d);  /* BT d */
+    right(n, n, n, bt, d, t); /* (BT d) B */
+    store(n, v, CT, d, nl);
 }
 
 /* The output transform of WL tiles, one per lane: M[e][l] at mm + e*OT + l,
- * y[i][j][l] = (AT M A)[i][j]. */
+ * y[i][j][l] = (AT M A)[i][j] for i, j < m. */
 __attribute__((always_inline)) static inline void output_body(const int m, const int n,
-                                                              const float *at,
-                                                              float y[MMAX][MMAX][WL],
+                                                              const float *at, lanes y,
                                                               const float *mm, int64_t OT) {
-    float a[NMAX][NMAX][WL], t[MMAX][NMAX][WL];
+    lanes a, t;
 UNROLL(8)
     for (int i = 0; i < n; i++)
 UNROLL(8)
         for (int j = 0; j < n; j++)
             for (int l = 0; l < WL; l++)
                 a[i][j][l] = mm[(i * n + j) * OT + l];
-UNROLL(5)
-    for (int i = 0; i < m; i++) /* AT a */
-UNROLL(8)
-        for (int j = 0; j < n; j++) {
-            float acc[WL] = {0};
-UNROLL(8)
-            for (int k = 0; k < n; k++) {
-                const float c = at[i * n + k];
-                if (c == 0.0f) continue;
-                for (int l = 0; l < WL; l++)
-                    acc[l] += c * a[k][j][l];
-            }
-            for (int l = 0; l < WL; l++)
-                t[i][j][l] = acc[l];
-        }
-UNROLL(5)
-    for (int i = 0; i < m; i++) /* (AT a) A */
-UNROLL(5)
-        for (int j = 0; j < m; j++) {
-            float acc[WL] = {0};
-UNROLL(8)
-            for (int k = 0; k < n; k++) {
-                const float c = at[j * n + k];
-                if (c == 0.0f) continue;
-                for (int l = 0; l < WL; l++)
-                    acc[l] += c * t[i][k][l];
-            }
-            for (int l = 0; l < WL; l++)
-                y[i][j][l] = acc[l];
-        }
+    left(m, n, n, at, t, a);  /* AT a */
+    right(m, m, n, at, y, t); /* (AT a) A */
 }
 
 /* The kernel transform of WL kernels, one per lane: kernel l's r x r taps
@@ -194,48 +197,16 @@ __attribute__((always_inline)) static inline void kernel_body(const int r, const
                                                               int64_t OCC, const float *w,
                                                               const int64_t *base, int64_t ws,
                                                               bool flip, int nl) {
-    float g[5][5][WL], t[NMAX][5][WL];
+    lanes g, t;
     for (int l = 0; l < WL; l++) {
         const float *src = w + base[l];
 UNROLL(25)
         for (int k = 0; k < r * r; k++)
             g[k / r][k % r][l] = flip ? src[r * r - 1 - k] : src[k / r * ws + k % r];
     }
-UNROLL(8)
-    for (int a = 0; a < n; a++) /* G g */
-UNROLL(5)
-        for (int s = 0; s < r; s++) {
-            float acc[WL] = {0};
-UNROLL(5)
-            for (int q = 0; q < r; q++) {
-                const float c = gm[a * r + q];
-                if (c == 0.0f) continue;
-                for (int l = 0; l < WL; l++)
-                    acc[l] += c * g[q][s][l];
-            }
-            for (int l = 0; l < WL; l++)
-                t[a][s][l] = acc[l];
-        }
-UNROLL(8)
-    for (int a = 0; a < n; a++) /* (G g) GT */
-UNROLL(8)
-        for (int b = 0; b < n; b++) {
-            float acc[WL] = {0};
-UNROLL(5)
-            for (int s = 0; s < r; s++) {
-                const float c = gm[b * r + s];
-                if (c == 0.0f) continue;
-                for (int l = 0; l < WL; l++)
-                    acc[l] += c * t[a][s][l];
-            }
-            float *dst = u + (a * n + b) * OCC;
-            if (nl == WL)
-                for (int l = 0; l < WL; l++)
-                    dst[l] = acc[l];
-            else
-                for (int l = 0; l < nl; l++)
-                    dst[l] = acc[l];
-        }
+    left(n, r, r, gm, t, g);  /* G g */
+    right(n, n, r, gm, g, t); /* (G g) GT */
+    store(n, u, OCC, g, nl);
 }
 
 /* Each instruction set's transforms for every variant, the matrices constants. */
@@ -258,7 +229,7 @@ UNROLL(5)
         default: input_body(8, &wino_F4_5_BT[0][0], v, CT, P, base, ws, nl); break;                \
         }                                                                                          \
     }                                                                                              \
-    target static void output_tiles_##isa(const cnn_wino *f, float y[MMAX][MMAX][WL],             \
+    target static void output_tiles_##isa(const cnn_wino *f, lanes y,                              \
                                           const float *mm, int64_t OT) {                          \
         switch (f->m * 10 + f->r) {                                                                \
         case 23: output_body(2, 4, &wino_F2_3_AT[0][0], y, mm, OT); break;                         \
@@ -279,7 +250,7 @@ typedef void kernels_fn(const cnn_wino *, float *, int64_t, const float *, const
                         int64_t, bool, int);
 typedef void input_tiles_fn(const cnn_wino *, float *, int64_t, const float *, const int64_t *,
                             int64_t, int);
-typedef void output_tiles_fn(const cnn_wino *, float[MMAX][MMAX][WL], const float *, int64_t);
+typedef void output_tiles_fn(const cnn_wino *, lanes, const float *, int64_t);
 
 typedef struct transforms {
     kernels_fn *kernels;
@@ -372,7 +343,7 @@ static void output_transform(const cnn_wino *f, float *y, const float *mm, const
     for (int64_t o = 0; o < OC; o++) {
         const float bo = bias ? bias[o] : 0.0f;
         for (int64_t t0 = 0; t0 < T; t0 += WL) {
-            float yt[MMAX][MMAX][WL];
+            lanes yt;
             tiles_fn(f, yt, mm + o * T + t0, OT);
             const int nl = T - t0 < WL ? (int)(T - t0) : WL;
             for (int l = 0; l < nl; l++) {
@@ -424,8 +395,12 @@ void cnn_winograd_conv(const cnn_wino *f, float *y, const float *x, const float 
  * 5.6x fewer for r = 3 (36 per 16 outputs against 144), 8.5x for r = 5. */
 static const cnn_wino dw_variants[] = {{3, 4, 6}, {5, 4, 8}};
 
+/* The weight gradient's variant for r x r kernels, and in *fwd the forward
+ * F(4x4, r x r) whose input transform it shares. */
 static const cnn_wino *dw_variant(int64_t r, const cnn_wino **fwd) {
-    *fwd = &variants[r == 5 ? 2 : 1];
+    *fwd = &variants[0];
+    for (size_t i = 0; i < sizeof variants / sizeof variants[0]; i++)
+        if (variants[i].m == 4 && variants[i].r == r) *fwd = &variants[i];
     return &dw_variants[r == 5];
 }
 
@@ -506,7 +481,7 @@ void cnn_winograd_dw_finish(int64_t r, float *dweight, const float *macc, int64_
     output_tiles_fn *fn = pick().output;
 #pragma omp parallel for schedule(static)
     for (int64_t i0 = 0; i0 < OCC; i0 += WL) {
-        float y[MMAX][MMAX][WL];
+        lanes y;
         fn(f, y, macc + i0, OCC);
         const int nl = OCC - i0 < WL ? (int)(OCC - i0) : WL;
         for (int l = 0; l < nl; l++)
