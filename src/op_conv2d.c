@@ -112,14 +112,15 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
  * thread) was 10% slower there: 1.5 MB of patches per image leave the cache.
  *
  * Winograd, chunked, for 3x3 and 5x5 stride-1 layers with enough channels
- * and tiles for its n^2 products to be large (winograd.c): F(4x4, 3x3) for
- * AlexNet's conv3-5 and F(4x4, 5x5) for its conv2 took inference at batch 64
- * from 149 to 209 images/s (F(2x2, 3x3) on conv3-5 only, before). */
+ * and outputs for its n^2 products to be large (winograd.c): F(4x4, 3x3) for
+ * AlexNet's conv3-5 and F(4x4, 5x5) for its conv2, with the products split
+ * across the threads, took inference at batch 64 from 149 to 250 images/s
+ * (F(2x2, 3x3) on conv3-5 only, before). */
 #define CONV_WORK_CAP ((size_t)8 << 20) /* floats: 32 MiB for the chunked paths */
 /* Floats for Winograd: 64 MiB. Its products are only as large as a chunk
  * (OC x C by C x tiles), and OpenBLAS needs over 800 columns to run near
- * full speed; at 32 MiB AlexNet's inference ran at 171 images/s, at 64 MiB
- * 201 (conv4's F(4x4, 3x3) kernels alone take 21 MiB). */
+ * full speed: AlexNet's training step at batch 64 took 1060 ms at 32 MiB,
+ * 890 at 64 and 900 at 96 (conv4's F(4x4, 3x3) kernels alone take 21 MiB). */
 #define WINO_WORK_CAP ((size_t)16 << 20)
 /* Floats of one image's patches for the per-image path: 256 KiB. */
 #define CONV_IMAGE_CAP   ((int64_t)1 << 16)
@@ -188,7 +189,7 @@ static conv_dims conv_dims_of(const cnn_node *n) {
      * the convolution of dy with the flipped kernels, padding r - 1 - p, and
      * picks its own variant; the weight gradient runs F(r x r, 4x4) over the
      * tiles of dy. AlexNet's training step at batch 64 went from 33 to 43
-     * images/s with F(2x2, 3x3) on conv3-5, and to 70 with all of this. */
+     * images/s with F(2x2, 3x3) on conv3-5, and to 73 with all of this. */
     const int64_t r = L->kernel[0];
     if (!d.per_image && L->kernel[1] == r && (r == 3 || r == 5) && L->stride[0] == 1 &&
         L->stride[1] == 1 && L->dilation[0] == 1 && L->dilation[1] == 1 && d.G == 1 &&
