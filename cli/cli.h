@@ -58,6 +58,10 @@ bool cli_parse_shape(const char *cmd, const char *text, cnn_shape *out);
 bool cli_parse_uint(const char *cmd, const char *opt, const char *text, unsigned long long max,
                     unsigned long long *out);
 
+/* Parses --optim NAME (sgd, adam or adamw); prints the error and returns false on
+ * another name. */
+bool cli_parse_optim(const char *cmd, const char *text, cnn_optim_kind *out);
+
 /* "61,706" */
 void cli_group_digits(char *buf, size_t cap, unsigned long long v);
 

@@ -379,12 +379,8 @@ int cmd_summary(int argc, char **argv) {
             break;
         case OPT_TRAIN: train = true; break;
         case OPT_OPTIM: {
-            cnn_optim_kind k = CNN_OPTIM_COUNT;
-            for (int i = 0; i < CNN_OPTIM_COUNT; i++)
-                if (!strcmp(optarg, cnn_optim_name((cnn_optim_kind)i))) k = (cnn_optim_kind)i;
-            if (k == CNN_OPTIM_COUNT)
-                return cli_error(EXIT_USAGE, "summary", "--optim '%s': expected sgd, adam or adamw",
-                                 optarg);
+            cnn_optim_kind k;
+            if (!cli_parse_optim("summary", optarg, &k)) return EXIT_USAGE;
             oc.kind = k;
             train = true;
             break;

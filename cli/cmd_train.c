@@ -186,12 +186,8 @@ static int parse_opts(int argc, char **argv, train_opts *o, const char **resume)
             if (!parse_double("--lr", optarg, &o->lr)) return EXIT_USAGE;
             break;
         case OPT_OPTIM: {
-            cnn_optim_kind k = CNN_OPTIM_COUNT;
-            for (int i = 0; i < CNN_OPTIM_COUNT; i++)
-                if (!strcmp(optarg, cnn_optim_name((cnn_optim_kind)i))) k = (cnn_optim_kind)i;
-            if (k == CNN_OPTIM_COUNT)
-                return cli_error(EXIT_USAGE, "train", "--optim '%s': expected sgd, adam or adamw",
-                                 optarg);
+            cnn_optim_kind k;
+            if (!cli_parse_optim("train", optarg, &k)) return EXIT_USAGE;
             double mom = o->optim.momentum, damp = o->optim.dampening;
             bool nest = o->optim.nesterov;
             o->optim = cnn_optim_defaults(k);

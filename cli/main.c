@@ -120,6 +120,16 @@ bool cli_parse_uint(const char *cmd, const char *opt, const char *text, unsigned
     return true;
 }
 
+bool cli_parse_optim(const char *cmd, const char *text, cnn_optim_kind *out) {
+    for (int i = 0; i < CNN_OPTIM_COUNT; i++)
+        if (!strcmp(text, cnn_optim_name((cnn_optim_kind)i))) {
+            *out = (cnn_optim_kind)i;
+            return true;
+        }
+    cli_error(EXIT_USAGE, cmd, "--optim '%s': expected sgd, adam or adamw", text);
+    return false;
+}
+
 void cli_group_digits(char *buf, size_t cap, unsigned long long v) {
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "%llu", v);
