@@ -73,6 +73,15 @@ static size_t stage_floats(const cnn_wino *f, int64_t B, int64_t oh, int64_t ow)
     return (size_t)((B * hp * wp + 15) / 16 * 16);
 }
 
+/* The floats between the planes of V, M and U' (one plane per element e):
+ * whole 4 KiB pages, so that a transform's n^2 stores per group of tiles all
+ * fall on the same place in a page. When they fell on many, loads from the
+ * stage that matched one of them in the low 12 bits of their address (4K
+ * aliasing) waited for the store: with planes 64 bytes past a page, the input
+ * transforms ran 3x slower; with AlexNet's unpadded planes, the weight
+ * gradient's ran 1.6x slower than now. */
+static int64_t plane(int64_t floats) { return (floats + 1023) / 1024 * 1024; }
+
 /* The tile table, then the threads' stages, V and M (WL floats past M: the
  * output transform reads whole vectors). */
 static size_t table_floats(int64_t T) {
@@ -83,15 +92,22 @@ size_t cnn_winograd_floats(const cnn_wino *f, int64_t B, int64_t C, int64_t OC, 
                            int64_t ow, int threads) {
     const int64_t T = B * ((oh + f->m - 1) / f->m) * ((ow + f->m - 1) / f->m);
     return table_floats(T) + (size_t)threads * stage_floats(f, B, oh, ow) +
-           (size_t)(f->n * f->n * (C + OC) * T) + WL;
+           (size_t)(f->n * f->n * (plane(C * T) + plane(OC * T))) + WL;
 }
+
+/* WL lanes as one vector (GCC's vector extension, which clang shares): with
+ * arrays of floats and loops over the lanes, GCC left the kernel transform
+ * (and the weight gradient's dy transform, which is the same) in scalar
+ * instructions, 2.9x slower. */
+typedef float vlanes __attribute__((vector_size(WL * sizeof(float))));
+typedef float vlanes_u __attribute__((vector_size(WL * sizeof(float)), aligned(4)));
+typedef vlanes lanes[NMAX][NMAX];
 
 /* A transform's two products, element by element over WL lanes: with X a
  * table of constants (row-major, `inner` wide) the compiler folds in, a term
  * with a zero coefficient is never computed.
  *   left:  out[i][j] = sum over k of X[i][k] in[k][j], i < rows, j < cols
  *   right: out[i][j] = sum over k of in[i][k] X[j][k], i < rows, j < cols */
-typedef float lanes[NMAX][NMAX][WL];
 
 __attribute__((always_inline)) static inline void left(const int rows, const int inner,
                                                        const int cols, const float *X, lanes out,
@@ -100,16 +116,14 @@ UNROLL(8)
     for (int i = 0; i < rows; i++)
 UNROLL(8)
         for (int j = 0; j < cols; j++) {
-            float acc[WL] = {0};
+            vlanes acc = {0};
 UNROLL(8)
             for (int k = 0; k < inner; k++) {
                 const float c = X[i * inner + k];
                 if (c == 0.0f) continue;
-                for (int l = 0; l < WL; l++)
-                    acc[l] += c * in[k][j][l];
+                acc += c * in[k][j];
             }
-            for (int l = 0; l < WL; l++)
-                out[i][j][l] = acc[l];
+            out[i][j] = acc;
         }
 }
 
@@ -120,16 +134,14 @@ UNROLL(8)
     for (int i = 0; i < rows; i++)
 UNROLL(8)
         for (int j = 0; j < cols; j++) {
-            float acc[WL] = {0};
+            vlanes acc = {0};
 UNROLL(8)
             for (int k = 0; k < inner; k++) {
                 const float c = X[j * inner + k];
                 if (c == 0.0f) continue;
-                for (int l = 0; l < WL; l++)
-                    acc[l] += c * in[i][k][l];
+                acc += c * in[i][k];
             }
-            for (int l = 0; l < WL; l++)
-                out[i][j][l] = acc[l];
+            out[i][j] = acc;
         }
 }
 
@@ -143,8 +155,7 @@ UNROLL(8)
         for (int j = 0; j < n; j++) {
             float *d = dst + (i * n + j) * stride;
             if (nl == WL)
-                for (int l = 0; l < WL; l++)
-                    d[l] = out[i][j][l];
+                *(vlanes_u *)d = out[i][j];
             else
                 for (int l = 0; l < nl; l++)
                     d[l] = out[i][j][l];
@@ -182,8 +193,7 @@ UNROLL(8)
     for (int i = 0; i < n; i++)
 UNROLL(8)
         for (int j = 0; j < n; j++)
-            for (int l = 0; l < WL; l++)
-                a[i][j][l] = mm[(i * n + j) * OT + l];
+            a[i][j] = *(const vlanes_u *)(mm + (i * n + j) * OT);
     left(m, n, n, at, t, a);  /* AT a */
     right(m, m, n, at, y, t); /* (AT a) A */
 }
@@ -293,7 +303,7 @@ static void input_transform(const cnn_wino *f, float *v, float *stages, const ti
                             const float *x, int64_t B, int64_t C, int64_t H, int64_t W,
                             int64_t oh, int64_t ow, int64_t ph, int64_t pw, int64_t T,
                             int threads) {
-    const int64_t m = f->m, CT = C * T;
+    const int64_t m = f->m, CT = plane(C * T);
     const int64_t hp = (oh + m - 1) / m * m + f->r - 1, wp = (ow + m - 1) / m * m + f->r - 1;
     const size_t per = stage_floats(f, B, oh, ow);
     input_tiles_fn *tiles_fn = pick().input;
@@ -337,7 +347,7 @@ static void input_transform(const cnn_wino *f, float *v, float *stages, const ti
 static void output_transform(const cnn_wino *f, float *y, const float *mm, const tile_at *tiles,
                              const float *bias, bool acc, int64_t OC, int64_t oh, int64_t ow,
                              int64_t T, int threads) {
-    const int64_t m = f->m, OT = OC * T;
+    const int64_t m = f->m, OT = plane(OC * T);
     output_tiles_fn *tiles_fn = pick().output;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t o = 0; o < OC; o++) {
@@ -367,7 +377,7 @@ void cnn_winograd_conv(const cnn_wino *f, float *y, const float *x, const float 
     const int64_t th = (oh + m - 1) / m, tw = (ow + m - 1) / m, T = B * th * tw;
     tile_at *tiles = (tile_at *)work;
     float *stages = work + table_floats(T);
-    float *v = stages + (size_t)threads * stage_floats(f, B, oh, ow), *mm = v + nn * C * T;
+    float *v = stages + (size_t)threads * stage_floats(f, B, oh, ow), *mm = v + nn * plane(C * T);
     for (int64_t t = 0; t < T; t++)
         tiles[t] = (tile_at){(int32_t)(t / (th * tw)), (int32_t)(t / tw % th), (int32_t)(t % tw)};
     input_transform(f, v, stages, tiles, x, B, C, H, W, oh, ow, ph, pw, T, threads);
@@ -380,7 +390,7 @@ void cnn_winograd_conv(const cnn_wino *f, float *y, const float *x, const float 
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
     for (int64_t e = 0; e < nn; e++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)OC, (int)T, (int)C, 1.0f,
-                    u + e * OC * C, (int)C, v + e * C * T, (int)T, 0.0f, mm + e * OC * T, (int)T);
+                    u + e * OC * C, (int)C, v + e * plane(C * T), (int)T, 0.0f, mm + e * plane(OC * T), (int)T);
     output_transform(f, y, mm, tiles, bias, accumulate, OC, oh, ow, T, threads);
 }
 
@@ -421,7 +431,7 @@ size_t cnn_winograd_dw_floats(int64_t r, int64_t B, int64_t C, int64_t OC, int64
 static void dy_transform(const cnn_wino *f, float *u, float *stages, size_t per,
                          const tile_at *tiles, const float *dy, int64_t B, int64_t OC, int64_t oh,
                          int64_t ow, int64_t T, int threads) {
-    const int64_t ht = (oh + 3) / 4 * 4, wt = (ow + 3) / 4 * 4, OT = OC * T;
+    const int64_t ht = (oh + 3) / 4 * 4, wt = (ow + 3) / 4 * 4, OT = plane(OC * T);
     kernels_fn *fn = pick().kernels;
 #pragma omp parallel num_threads(threads)
     {
@@ -462,7 +472,7 @@ void cnn_winograd_dw(int64_t r, float *macc, bool first, const float *x, const f
     const size_t per = stage_floats(fwd, B, oh, ow);
     tile_at *tiles = (tile_at *)work;
     float *stages = work + table_floats(T);
-    float *v = stages + (size_t)threads * per, *u = v + nn * C * T;
+    float *v = stages + (size_t)threads * per, *u = v + nn * plane(C * T);
     for (int64_t t = 0; t < T; t++)
         tiles[t] = (tile_at){(int32_t)(t / (th * tw)), (int32_t)(t / tw % th), (int32_t)(t % tw)};
     input_transform(fwd, v, stages, tiles, x, B, C, H, W, oh, ow, ph, pw, T, threads);
@@ -471,7 +481,7 @@ void cnn_winograd_dw(int64_t r, float *macc, bool first, const float *x, const f
 #pragma omp parallel for schedule(dynamic) num_threads(threads)
     for (int64_t e = 0; e < nn; e++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)OC, (int)C, (int)T, 1.0f,
-                    u + e * OC * T, (int)T, v + e * C * T, (int)T, first ? 0.0f : 1.0f,
+                    u + e * plane(OC * T), (int)T, v + e * plane(C * T), (int)T, first ? 0.0f : 1.0f,
                     macc + e * OC * C, (int)C);
 }
 
