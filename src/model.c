@@ -881,6 +881,14 @@ const float *cnn_model_forward_train(cnn_model *m, const cnn_tensor *x, uint64_t
     return m->arena + m->nodes[m->n_nodes - 1].out_offset;
 }
 
+/* memset on every thread: one core writes about half as fast as two. */
+static void zero_floats(float *p, size_t n) {
+    const size_t per = 1 << 16;
+#pragma omp parallel for schedule(static) if (n > 4 * per)
+    for (size_t i = 0; i < n; i += per)
+        memset(p + i, 0, (n - i < per ? n - i : per) * sizeof(float));
+}
+
 cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, float *dx) {
     if (!m->trained_forward || m->planned != PLAN_TRAIN)
         return cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT,
@@ -890,7 +898,7 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
                               "the thread count changed between the forward and backward pass");
     size_t numel;
     cnn_shape_numel(&m->input_shape, &numel);
-    if (dx) memset(dx, 0, numel * sizeof(float));
+    if (dx) zero_floats(dx, numel);
     const cnn_node *last = &m->nodes[m->n_nodes - 1];
     cnn_shape_numel(&last->out_shape, &numel);
     memcpy(m->darena + last->grad_offset, dy, numel * sizeof(float));
@@ -905,11 +913,11 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
          * by the first node to add to it; the arena reuses the memory of dead ones. */
         if (n->zero_dout) {
             cnn_shape_numel(&n->out_shape, &numel);
-            memset(dout, 0, numel * sizeof(float));
+            zero_floats(dout, numel);
         }
-        if (n->zero_din && din) {
+        if (n->zero_din && din && !n->vt->sets_dx) {
             cnn_shape_numel(&n->in_shape, &numel);
-            memset(din, 0, numel * sizeof(float));
+            zero_floats(din, numel);
         }
         const double t0 = m->profiling ? omp_get_wtime() : 0.0;
         if (n->vt->train_view) {
@@ -951,7 +959,7 @@ const char *cnn_model_node_algorithm(const cnn_model *m, int node) {
 }
 
 void cnn_model_zero_grad(cnn_model *m) {
-    if (m->gbuf) memset(m->gbuf, 0, (m->pbuf_numel ? m->pbuf_numel : 1) * sizeof(float));
+    if (m->gbuf) zero_floats(m->gbuf, m->pbuf_numel ? m->pbuf_numel : 1);
 }
 
 float *cnn_model_grad_buffer(cnn_model *m, size_t *numel) {

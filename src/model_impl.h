@@ -70,6 +70,9 @@ typedef struct cnn_op_vtable {
                      const void *aux, float *work);
     /* Floats of scratch the backward pass needs; NULL for none. */
     size_t (*workspace_backward)(const cnn_node *n);
+    /* backward sets dx, rather than adding to it, when n->zero_din: the model
+     * does not zero it first. */
+    bool sets_dx;
 } cnn_op_vtable;
 
 extern const cnn_op_vtable cnn_op_conv2d, cnn_op_linear, cnn_op_maxpool2d, cnn_op_avgpool2d,
