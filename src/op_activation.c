@@ -70,11 +70,14 @@ static void sigmoid_backward(const cnn_node *n, const float *x, const float *y, 
     (void)work;
     if (!dx) return;
     const size_t N = numel_of(n);
-    const bool set = n->zero_din;
+    if (n->zero_din) {
 #pragma omp parallel for schedule(static) if (N > 65536)
-    for (size_t i = 0; i < N; i++) {
-        const float g = dy[i] * y[i] * (1.0f - y[i]);
-        dx[i] = set ? g : dx[i] + g;
+        for (size_t i = 0; i < N; i++)
+            dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+    } else {
+#pragma omp parallel for schedule(static) if (N > 65536)
+        for (size_t i = 0; i < N; i++)
+            dx[i] += dy[i] * y[i] * (1.0f - y[i]);
     }
 }
 
@@ -85,11 +88,14 @@ static void tanh_backward(const cnn_node *n, const float *x, const float *y, con
     (void)work;
     if (!dx) return;
     const size_t N = numel_of(n);
-    const bool set = n->zero_din;
+    if (n->zero_din) {
 #pragma omp parallel for schedule(static) if (N > 65536)
-    for (size_t i = 0; i < N; i++) {
-        const float g = dy[i] * (1.0f - y[i] * y[i]);
-        dx[i] = set ? g : dx[i] + g;
+        for (size_t i = 0; i < N; i++)
+            dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+    } else {
+#pragma omp parallel for schedule(static) if (N > 65536)
+        for (size_t i = 0; i < N; i++)
+            dx[i] += dy[i] * (1.0f - y[i] * y[i]);
     }
 }
 
