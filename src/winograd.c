@@ -250,18 +250,24 @@ UNROLL(8)
 /* The kernel transform of WL kernels, one per lane: kernel l's r x r taps
  * at w + base[l], rows ws apart, or (flip, rows r apart) reversed;
  * U[e][l] = (G g GT)[e] at u + e*OCC + l for l < nl. The weight gradient
- * transforms the 4x4 tiles of dy with it too. */
+ * transforms the 4x4 tiles of dy with it too, from a stage that can be read
+ * 8 floats past each row (shuffled). */
 __attribute__((always_inline)) static inline void kernel_body(const int r, const int n,
+                                                              const bool shuffled,
                                                               const float *gm, float *u,
                                                               int64_t OCC, const float *w,
                                                               const int64_t *base, int64_t ws,
                                                               bool flip, int nl) {
     lanes g, t;
-    for (int l = 0; l < WL; l++) {
-        const float *src = w + base[l];
+    if (shuffled) {
+        load_rows(r, g, w, base, ws);
+    } else {
+        for (int l = 0; l < WL; l++) {
+            const float *src = w + base[l];
 UNROLL(25)
-        for (int k = 0; k < r * r; k++)
-            g[k / r][k % r][l] = flip ? src[r * r - 1 - k] : src[k / r * ws + k % r];
+            for (int k = 0; k < r * r; k++)
+                g[k / r][k % r][l] = flip ? src[r * r - 1 - k] : src[k / r * ws + k % r];
+        }
     }
     left(n, r, r, gm, t, g);  /* G g */
     right(n, n, r, gm, g, t); /* (G g) GT */
@@ -273,12 +279,20 @@ UNROLL(25)
     target static void kernels_##isa(const cnn_wino *f, float *u, int64_t OCC, const float *w,    \
                                      const int64_t *base, int64_t ws, bool flip, int nl) {        \
         switch (f->m * 10 + f->r) {                                                                \
-        case 23: kernel_body(3, 4, &wino_F2_3_G[0][0], u, OCC, w, base, ws, flip, nl); break;      \
-        case 43: kernel_body(3, 6, &wino_F4_3_G[0][0], u, OCC, w, base, ws, flip, nl); break;      \
-        case 45: kernel_body(5, 8, &wino_F4_5_G[0][0], u, OCC, w, base, ws, flip, nl); break;      \
-        case 34: kernel_body(4, 6, &wino_F3_4_G[0][0], u, OCC, w, base, ws, flip, nl); break;      \
-        default: kernel_body(4, 8, &wino_F5_4_G[0][0], u, OCC, w, base, ws, flip, nl); break;      \
+        case 23: kernel_body(3, 4, false, &wino_F2_3_G[0][0], u, OCC, w, base, ws, flip, nl);      \
+                 break;                                                                            \
+        case 43: kernel_body(3, 6, false, &wino_F4_3_G[0][0], u, OCC, w, base, ws, flip, nl);      \
+                 break;                                                                            \
+        default: kernel_body(5, 8, false, &wino_F4_5_G[0][0], u, OCC, w, base, ws, flip, nl);      \
+                 break;                                                                            \
         }                                                                                          \
+    }                                                                                              \
+    target static void dy_tiles_##isa(const cnn_wino *f, float *u, int64_t OT, const float *P,     \
+                                      const int64_t *base, int64_t ws, int nl) {                   \
+        if (f->m == 3)                                                                             \
+            kernel_body(4, 6, shuffled, &wino_F3_4_G[0][0], u, OT, P, base, ws, false, nl);        \
+        else                                                                                       \
+            kernel_body(4, 8, shuffled, &wino_F5_4_G[0][0], u, OT, P, base, ws, false, nl);        \
     }                                                                                              \
     target static void input_tiles_##isa(const cnn_wino *f, float *v, int64_t CT, const float *P, \
                                          const int64_t *base, int64_t ws, int nl) {               \
@@ -309,23 +323,29 @@ typedef void kernels_fn(const cnn_wino *, float *, int64_t, const float *, const
                         int64_t, bool, int);
 typedef void input_tiles_fn(const cnn_wino *, float *, int64_t, const float *, const int64_t *,
                             int64_t, int);
+typedef input_tiles_fn dy_tiles_fn;
 typedef void output_tiles_fn(const cnn_wino *, lanes, const float *, int64_t);
 
 typedef struct transforms {
     kernels_fn *kernels;
     input_tiles_fn *input;
+    dy_tiles_fn *dy;
     output_tiles_fn *output;
 } transforms;
 
 static transforms pick(void) {
 #if CNN_HAVE_X86_KERNELS
     switch (cnn_simd_level()) {
-    case CNN_SIMD_AVX512: return (transforms){kernels_avx512, input_tiles_avx512, output_tiles_avx512};
-    case CNN_SIMD_AVX2: return (transforms){kernels_avx2, input_tiles_avx2, output_tiles_avx2};
+    case CNN_SIMD_AVX512:
+        return (transforms){kernels_avx512, input_tiles_avx512, dy_tiles_avx512,
+                            output_tiles_avx512};
+    case CNN_SIMD_AVX2:
+        return (transforms){kernels_avx2, input_tiles_avx2, dy_tiles_avx2, output_tiles_avx2};
     default: break;
     }
 #endif
-    return (transforms){kernels_generic, input_tiles_generic, output_tiles_generic};
+    return (transforms){kernels_generic, input_tiles_generic, dy_tiles_generic,
+                        output_tiles_generic};
 }
 
 void cnn_winograd_kernels(const cnn_wino *f, float *u, const float *w, int64_t OC, int64_t C,
@@ -481,7 +501,7 @@ static void dy_transform(const cnn_wino *f, float *u, float *stages, size_t per,
                          const tile_at *tiles, const float *dy, int64_t B, int64_t OC, int64_t oh,
                          int64_t ow, int64_t T, int threads) {
     const int64_t ht = (oh + 3) / 4 * 4, wt = (ow + 3) / 4 * 4, OT = plane(OC * T);
-    kernels_fn *fn = pick().kernels;
+    dy_tiles_fn *fn = pick().dy;
 #pragma omp parallel num_threads(threads)
     {
         float *P = stages + (size_t)omp_get_thread_num() * per;
@@ -507,7 +527,7 @@ static void dy_transform(const cnn_wino *f, float *u, float *stages, size_t per,
                     const tile_at *ta = &tiles[t0 + (l < nl ? l : 0)];
                     base[l] = ta->b * ht * wt + ta->ty * 4 * wt + ta->tx * 4;
                 }
-                fn(f, u + o * T + t0, OT, P, base, wt, false, nl);
+                fn(f, u + o * T + t0, OT, P, base, wt, nl);
             }
         }
     }
