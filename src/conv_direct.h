@@ -18,6 +18,9 @@ typedef struct cnn_conv_geom {
  * rows 16 or more wide, kernels at most 7 wide. */
 bool cnn_conv_direct_ok(const cnn_conv_geom *g);
 
+/* True when cnn_conv_direct alone pays for g: rows 8 or more wide. */
+bool cnn_conv_direct_forward_ok(const cnn_conv_geom *g);
+
 /* y (M,oh,ow) = bias + the convolution of x with w (bias may be NULL). */
 void cnn_conv_direct(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
                      float *y);

@@ -955,7 +955,7 @@ const char *cnn_model_node_algorithm(const cnn_model *m, int node) {
     CNN_ASSERT(node >= 0 && node < m->n_nodes);
     const cnn_node *n = &m->nodes[node];
     if (n->L.op != CNN_OP_CONV2D || n->in_shape.ndim != 4) return NULL;
-    return cnn_conv2d_algorithm(n);
+    return cnn_conv2d_algorithm(n, m->planned == PLAN_TRAIN);
 }
 
 void cnn_model_zero_grad(cnn_model *m) {

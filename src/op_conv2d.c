@@ -131,6 +131,7 @@ typedef struct conv_dims {
     int threads;               /* OpenMP threads the workspace is laid out for */
     bool per_image;            /* the per-image path */
     bool direct;               /* straight from the image (conv_direct.c), no im2col */
+    bool direct_infer;         /* the forward pass so, when it keeps no patches */
     bool winograd;             /* chunked, by Winograd's minimal filtering (winograd.c) */
     const cnn_wino *wino, *wino_dx; /* its variants: forward, input gradient */
     int64_t wchunk, wchunk_dx, wchunk_dw; /* images per Winograd chunk: forward, dx, dW */
@@ -182,8 +183,10 @@ static conv_dims conv_dims_of(const cnn_node *n) {
                              .kw = (int)L->kernel[1],
                              .ph = (int)L->padding[0],
                              .pw = (int)L->padding[1]};
-    d.direct = d.per_image && L->stride[0] == 1 && L->stride[1] == 1 && L->dilation[0] == 1 &&
-               L->dilation[1] == 1 && cnn_conv_direct_ok(&d.geom);
+    const bool unit = L->stride[0] == 1 && L->stride[1] == 1 && L->dilation[0] == 1 &&
+                      L->dilation[1] == 1;
+    d.direct = d.per_image && unit && cnn_conv_direct_ok(&d.geom);
+    d.direct_infer = d.direct || (d.per_image && unit && cnn_conv_direct_forward_ok(&d.geom));
     /* Square 3x3 or 5x5 kernels, stride 1, with enough channels and outputs
      * for the n^2 products to run at OpenBLAS's speed. The input gradient is
      * the convolution of dy with the flipped kernels, padding r - 1 - p, and
@@ -345,7 +348,7 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
                                 *bg = bias ? bias + g * d.OCg : NULL;
                     float *yg = y + (b * d.OC + g * d.OCg) * d.P;
                     float *col = kept ? kept + (b * d.G + g) * d.K * d.P : own;
-                    if (d.direct)
+                    if (d.direct || (d.direct_infer && !kept))
                         cnn_conv_direct(&d.geom, x + (b * d.C + g * d.Cg) * d.H * d.W, wg, bg, yg);
                     else
                         cnn_gemm((int)d.OCg, (int)d.P, (int)d.K, wg, (int)d.K,
@@ -578,9 +581,12 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
     }
 }
 
-const char *cnn_conv2d_algorithm(const cnn_node *n) {
+const char *cnn_conv2d_algorithm(const cnn_node *n, bool train) {
     const conv_dims d = conv_dims_of(n);
-    if (d.per_image) return d.direct ? "per image, direct" : "per image, im2col";
+    if (d.per_image)
+        return d.direct || (d.direct_infer && !(train && conv_keeps_patches(&d, &n->L)))
+                   ? "per image, direct"
+                   : "per image, im2col";
     if (!d.winograd) return "chunked, im2col";
     return d.wino->r == 5 ? "Winograd F(4x4, 5x5)"
            : d.wino->m == 4 ? "Winograd F(4x4, 3x3)"

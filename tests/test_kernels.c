@@ -330,8 +330,10 @@ static void maxpool_gradient_should_go_to_pytorchs_nan(void **state) {
  * the model computes from them. */
 typedef struct conv_run {
     float *x, *dy, *w, *b, *y, *dx, *dw, *db;
+    float *y_infer; /* the inference-mode forward pass's output */
     size_t nx, ny, nw, nb;
     char algorithm[64]; /* the path the layer took (cnn_conv2d_algorithm) */
+    char algorithm_infer[64]; /* and in an inference plan */
 } conv_run;
 
 static conv_run run_conv(const cnn_layer *L, const int64_t shape[4], int threads) {
@@ -353,7 +355,7 @@ static conv_run run_conv(const cnn_layer *L, const int64_t shape[4], int threads
     assert_non_null(y);
     for (int i = 0; i < m->n_nodes; i++)
         if (m->nodes[i].L.op == CNN_OP_CONV2D)
-            snprintf(r.algorithm, sizeof r.algorithm, "%s", cnn_conv2d_algorithm(&m->nodes[i]));
+            snprintf(r.algorithm, sizeof r.algorithm, "%s", cnn_conv2d_algorithm(&m->nodes[i], true));
     cnn_shape ys = cnn_model_output_shape(m);
     cnn_shape_numel(&ys, &r.ny);
     cnn_param_info w = cnn_model_param(m, 0), b = cnn_model_param(m, 1);
@@ -377,13 +379,21 @@ static conv_run run_conv(const cnn_layer *L, const int64_t shape[4], int threads
     memcpy(r.b, b.data, r.nb * sizeof(float));
     memcpy(r.dw, w.grad, r.nw * sizeof(float));
     memcpy(r.db, b.grad, r.nb * sizeof(float));
+    cnn_tensor yi;
+    assert_int_equal(cnn_model_forward(m, &x, &yi), CNN_OK);
+    assert_int_equal(cnn_tensor_numel(&yi), r.ny);
+    r.y_infer = yi.data;
+    for (int i = 0; i < m->n_nodes; i++)
+        if (m->nodes[i].L.op == CNN_OP_CONV2D)
+            snprintf(r.algorithm_infer, sizeof r.algorithm_infer, "%s",
+                     cnn_conv2d_algorithm(&m->nodes[i], false));
     cnn_model_free(m);
     return r;
 }
 
 static void free_run(conv_run *r) {
     free(r->x), free(r->dy), free(r->w), free(r->b), free(r->y), free(r->dx), free(r->dw),
-        free(r->db);
+        free(r->db), free(r->y_infer);
 }
 
 /* Every product of the convolution in double: the reference values of y, dx,
@@ -524,6 +534,21 @@ static void convolution_paths_should_equal_double_precision(void **state) {
              * tables' points reach 2 and -2): about 1e-6 of the magnitudes, as
              * tools/winograd_matrices.py measures; every other path 1e-6. */
             assert_true(worst < (strstr(r.algorithm, "F(4x4") ? 4e-6 : 1e-6));
+            /* The inference plan's forward pass, which may take another path:
+             * LeNet's conv2 runs direct there with AVX-512 (10-wide rows, two
+             * to a tile), by im2col in training. */
+            float *y_train = r.y;
+            r.y = r.y_infer;
+            double ei[4];
+            check_run(&cases[c].L, cases[c].shape, &r, ei);
+            r.y = y_train;
+            printf("  %-16s %d thread%s inference (%s): y %.2g\n", cases[c].name, t,
+                   t > 1 ? "s" : " ", r.algorithm_infer, ei[0]);
+            assert_true(ei[0] < (strstr(r.algorithm_infer, "F(4x4") ? 4e-6 : 1e-6));
+            if (c == 0 && t < 3)
+                assert_string_equal(r.algorithm_infer, cnn_simd_level() == CNN_SIMD_AVX512
+                                                           ? "per image, direct"
+                                                           : "per image, im2col");
             free_run(&r);
         }
     }
