@@ -102,8 +102,9 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
  * and cnn_gemm multiplies (products this small lose more to OpenBLAS's
  * packing and threads than they gain); with stride 1 and AVX-512, layers
  * with rows 16 or more wide run straight from the image, forward and weight
- * gradient (conv_direct.c). When this path
- * came in, LeNet's training step went from 9.7k to 16.4k images/s.
+ * gradient (conv_direct.c), and in inference, rows 8 or more wide (LeNet's
+ * conv2). When this path came in, LeNet's training step went from 9.7k to
+ * 16.4k images/s.
  *
  * Chunked (AlexNet's large layers, and batches that would leave a thread
  * idle): im2col lays a chunk of B images side by side, col = (K, B*P), and
