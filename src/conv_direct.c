@@ -20,7 +20,15 @@
  * the patches is 3.3x faster. The forward pass alone runs rows 8 to 16 wide
  * two rows to a tile: LeNet's second layer then took 0.84 ms for 256 images
  * against 0.97 for im2col and cnn_gemm, but in training the patches are kept
- * for the weight gradient, and there im2col stays. */
+ * for the weight gradient, and there im2col stays.
+ *
+ * The narrow kernel turns the tile around for such rows when there is no
+ * padding: a vector holds 16 output channels of one column, a row's columns
+ * are the register tile, and each input is a broadcast. No lane idles, and
+ * the weights, laid out once per call with the channels innermost, are one
+ * load per kernel offset. LeNet's conv2 in inference: 0.61 ms for 256 images
+ * (204 GFLOP/s) against 0.84 for the row pairs; inference at batch 256 went
+ * from 127k to 147k images/s, at batch 1 from 51k to 56k. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -212,7 +220,91 @@ CNN_TARGET_AVX512 static void direct_dw_avx512(const cnn_conv_geom *g, const flo
         }
     }
 }
+
+/* One output row of the narrow kernel, nx columns, 16 channels from m0: a
+ * vector of channels per column, and for every input channel and kernel
+ * offset one vector of weights and a broadcast input per column; then the
+ * vectors through t (16 x 16) into the channel planes. */
+CNN_TARGET_AVX512 __attribute__((always_inline)) static inline void
+narrow_row(const int nx, const cnn_conv_geom *g, const float *x, const float *wt, int Mp, int m0,
+           __m512 bias, float *t, float *y, int oy) {
+    __m512 acc[16];
+    for (int p = 0; p < nx; p++)
+        acc[p] = bias;
+    const int HW = g->H * g->W;
+    for (int c = 0; c < g->C; c++)
+        for (int ki = 0; ki < g->kh; ki++) {
+            const float *xr = x + c * HW + (oy + ki) * g->W;
+            const float *wk = wt + (size_t)((c * g->kh + ki) * g->kw) * Mp + m0;
+            for (int kj = 0; kj < g->kw; kj++) {
+                const __m512 w = _mm512_loadu_ps(wk + (size_t)kj * Mp);
+                for (int p = 0; p < nx; p++)
+                    acc[p] = _mm512_fmadd_ps(_mm512_set1_ps(xr[kj + p]), w, acc[p]);
+            }
+        }
+    for (int p = 0; p < nx; p++)
+        _mm512_store_ps(t + p * 16, acc[p]);
+    const int OP = g->oh * g->ow, mr = g->M - m0 < 16 ? g->M - m0 : 16;
+    for (int r = 0; r < mr; r++)
+        for (int p = 0; p < nx; p++)
+            y[(m0 + r) * OP + oy * g->ow + p] = t[p * 16 + r];
+}
+
+#define NARROW(nx) narrow_row(nx, g, x, wt, Mp, m0, b, t, y, oy)
+
+CNN_TARGET_AVX512 static void narrow_avx512(const cnn_conv_geom *g, const float *x,
+                                            const float *wt, const float *bias, float *y) {
+    const int Mp = (g->M + 15) / 16 * 16;
+    _Alignas(64) float t[16 * 16];
+    for (int m0 = 0; m0 < g->M; m0 += 16) {
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(lane_range(0, g->M - m0), bias + m0)
+                              : _mm512_setzero_ps();
+        for (int oy = 0; oy < g->oh; oy++) {
+            switch (g->ow) {
+            case 8: NARROW(8); break;
+            case 9: NARROW(9); break;
+            case 10: NARROW(10); break;
+            case 11: NARROW(11); break;
+            case 12: NARROW(12); break;
+            case 13: NARROW(13); break;
+            case 14: NARROW(14); break;
+            case 15: NARROW(15); break;
+            default: NARROW(16); break;
+            }
+        }
+    }
+}
 #endif
+
+bool cnn_conv_narrow_ok(const cnn_conv_geom *g) {
+#if CNN_HAVE_X86_KERNELS
+    return cnn_simd_level() == CNN_SIMD_AVX512 && g->ph == 0 && g->pw == 0 && g->ow >= 8 &&
+           g->ow <= 16 && g->oh == g->H - g->kh + 1 && g->ow == g->W - g->kw + 1;
+#else
+    (void)g;
+    return false;
+#endif
+}
+
+size_t cnn_conv_narrow_floats(const cnn_conv_geom *g) {
+    return (size_t)g->C * g->kh * g->kw * (size_t)((g->M + 15) / 16 * 16);
+}
+
+void cnn_conv_narrow_weights(const cnn_conv_geom *g, const float *w, float *wt) {
+    const size_t K = (size_t)g->C * g->kh * g->kw, Mp = (size_t)((g->M + 15) / 16 * 16);
+    for (size_t k = 0; k < K; k++)
+        for (size_t m = 0; m < Mp; m++)
+            wt[k * Mp + m] = m < (size_t)g->M ? w[m * K + k] : 0.0f;
+}
+
+void cnn_conv_narrow(const cnn_conv_geom *g, const float *x, const float *wt, const float *bias,
+                     float *y) {
+#if CNN_HAVE_X86_KERNELS
+    narrow_avx512(g, x, wt, bias, y);
+#else
+    (void)g, (void)x, (void)wt, (void)bias, (void)y;
+#endif
+}
 
 void cnn_conv_direct(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
                      float *y) {

@@ -5,6 +5,7 @@
 #define CNNKIT_CONV_DIRECT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* One image and group: x is (C,H,W), dy is (M,oh,ow), the weights (M,C,kh,kw). */
 typedef struct cnn_conv_geom {
@@ -20,6 +21,18 @@ bool cnn_conv_direct_ok(const cnn_conv_geom *g);
 
 /* True when cnn_conv_direct alone pays for g: rows 8 or more wide. */
 bool cnn_conv_direct_forward_ok(const cnn_conv_geom *g);
+
+/* The narrow kernel, for rows 8 to 16 wide without padding (LeNet's conv2
+ * in inference): each output column a vector of 16 channels, so no lane
+ * idles, from the weights laid out as (C*kh*kw, M rounded up to 16).
+ * cnn_conv_narrow_weights lays them out from (M, C, kh, kw) into
+ * cnn_conv_narrow_floats(g) floats; cnn_conv_narrow computes y (M,oh,ow) =
+ * bias + the convolution of x with them (bias may be NULL). */
+bool cnn_conv_narrow_ok(const cnn_conv_geom *g);
+size_t cnn_conv_narrow_floats(const cnn_conv_geom *g);
+void cnn_conv_narrow_weights(const cnn_conv_geom *g, const float *w, float *wt);
+void cnn_conv_narrow(const cnn_conv_geom *g, const float *x, const float *wt, const float *bias,
+                     float *y);
 
 /* y (M,oh,ow) = bias + the convolution of x with w (bias may be NULL). */
 void cnn_conv_direct(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,

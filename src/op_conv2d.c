@@ -133,6 +133,7 @@ typedef struct conv_dims {
     bool per_image;            /* the per-image path */
     bool direct;               /* straight from the image (conv_direct.c), no im2col */
     bool direct_infer;         /* the forward pass so, when it keeps no patches */
+    bool narrow;               /* or, then, by the narrow kernel (conv_direct.c) */
     bool winograd;             /* chunked, by Winograd's minimal filtering (winograd.c) */
     const cnn_wino *wino, *wino_dx; /* its variants: forward, input gradient */
     int64_t wchunk, wchunk_dx, wchunk_dw; /* images per Winograd chunk: forward, dx, dW */
@@ -188,6 +189,7 @@ static conv_dims conv_dims_of(const cnn_node *n) {
                       L->dilation[1] == 1;
     d.direct = d.per_image && unit && cnn_conv_direct_ok(&d.geom);
     d.direct_infer = d.direct || (d.per_image && unit && cnn_conv_direct_forward_ok(&d.geom));
+    d.narrow = d.per_image && unit && d.G == 1 && !d.direct && cnn_conv_narrow_ok(&d.geom);
     /* Square 3x3 or 5x5 kernels, stride 1, with enough channels and outputs
      * for the n^2 products to run at OpenBLAS's speed. The input gradient is
      * the convolution of dy with the flipped kernels, padding r - 1 - p, and
@@ -243,7 +245,9 @@ static size_t conv_thread_floats(const conv_dims *d, bool backward) {
 
 static size_t conv_workspace(const cnn_node *n) {
     conv_dims d = conv_dims_of(n);
-    if (d.per_image) return (size_t)d.threads * conv_thread_floats(&d, false) + 16;
+    if (d.per_image)
+        return (size_t)d.threads * conv_thread_floats(&d, false) + 16 +
+               (d.narrow ? cnn_conv_narrow_floats(&d.geom) : 0);
     if (d.winograd)
         return (size_t)(d.wino->n * d.wino->n * d.OC * d.C) +
                cnn_winograd_floats(d.wino, d.wchunk, d.C, d.OC, d.oh, d.ow, d.threads);
@@ -337,6 +341,9 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
     const cnn_layer *L = &n->L;
     const conv_dims d = conv_dims_of(n);
     const float *weight = n->param[CNN_SLOT_WEIGHT], *bias = n->param[CNN_SLOT_BIAS];
+    const bool narrow = d.narrow && !kept;
+    float *wt = work + (size_t)d.threads * conv_thread_floats(&d, false) + 16;
+    if (narrow) cnn_conv_narrow_weights(&d.geom, weight, wt);
     if (d.per_image) {
         const size_t per = conv_thread_floats(&d, false);
 #pragma omp parallel num_threads(d.N < d.threads ? (int)d.N : d.threads)
@@ -349,7 +356,9 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
                                 *bg = bias ? bias + g * d.OCg : NULL;
                     float *yg = y + (b * d.OC + g * d.OCg) * d.P;
                     float *col = kept ? kept + (b * d.G + g) * d.K * d.P : own;
-                    if (d.direct || (d.direct_infer && !kept))
+                    if (narrow)
+                        cnn_conv_narrow(&d.geom, x + b * d.C * d.H * d.W, wt, bg, yg);
+                    else if (d.direct || (d.direct_infer && !kept))
                         cnn_conv_direct(&d.geom, x + (b * d.C + g * d.Cg) * d.H * d.W, wg, bg, yg);
                     else
                         cnn_gemm((int)d.OCg, (int)d.P, (int)d.K, wg, (int)d.K,

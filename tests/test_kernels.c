@@ -87,6 +87,7 @@ static const cnn_conv_geom geoms[] = {
     {2, 40, 37, 5, 38, 39, 3, 1, 0, 1},  {4, 5, 5, 11, 9, 11, 3, 3, 3, 4},
     {2, 9, 20, 3, 5, 16, 5, 5, 0, 0},    {1, 6, 50, 2, 4, 44, 7, 7, 2, 0},
     {5, 12, 12, 4, 12, 12, 1, 1, 0, 0},  {3, 11, 11, 8, 5, 5, 5, 5, -1, -1},
+    {3, 12, 11, 20, 10, 9, 3, 3, 0, 0},
 };
 
 static void direct_kernels_should_equal_the_plain_loops(void **state) {
@@ -98,6 +99,7 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
     cnn_rng rng;
     cnn_rng_seed(&rng, 2, 0);
     double worst = 0.0, worst_fwd = 0.0;
+    int narrow_geoms = 0;
     for (size_t s = 0; s < sizeof geoms / sizeof geoms[0]; s++) {
         const cnn_conv_geom *g = &geoms[s];
         assert_true(g->oh == g->H + 2 * g->ph - g->kh + 1 && g->ow == g->W + 2 * g->pw - g->kw + 1);
@@ -106,12 +108,22 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
         float *x = random_floats(&rng, nx), *dy = random_floats(&rng, ny);
         float *lanes = calloc(nw * CNN_DIRECT_LANES, sizeof *lanes);
         assert_non_null(lanes);
-        /* Forward, with and without bias, nothing written past the output. */
+        /* Forward, with and without bias, nothing written past the output; and
+         * the narrow kernel (channels in the lanes) where it applies. */
         float *w = random_floats(&rng, nw), *bias = random_floats(&rng, (size_t)g->M);
         float *y = random_floats(&rng, ny + 1);
         const float guard = y[ny];
-        for (int with_bias = 0; with_bias < 2; with_bias++) {
-            cnn_conv_direct(g, x, w, with_bias ? bias : NULL, y);
+        float *wt = malloc(cnn_conv_narrow_floats(g) * sizeof *wt);
+        assert_non_null(wt);
+        cnn_conv_narrow_weights(g, w, wt);
+        const int runs = cnn_conv_narrow_ok(g) ? 4 : 2;
+        if (runs == 4) narrow_geoms++;
+        for (int run = 0; run < runs; run++) {
+            const int with_bias = run % 2;
+            if (run < 2)
+                cnn_conv_direct(g, x, w, with_bias ? bias : NULL, y);
+            else
+                cnn_conv_narrow(g, x, wt, with_bias ? bias : NULL, y);
             for (size_t i = 0; i < ny; i++) {
                 const int ox = (int)(i % g->ow), oy = (int)(i / g->ow % g->oh);
                 const int m = (int)(i / ((size_t)g->ow * g->oh));
@@ -133,7 +145,7 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
             }
         }
         assert_true(y[ny] == guard);
-        free(w), free(bias), free(y);
+        free(w), free(bias), free(y), free(wt);
         cnn_conv_direct_dw(g, x, dy, lanes);
         cnn_conv_direct_dw(g, x, dy, lanes); /* accumulates: twice the gradient */
         for (size_t i = 0; i < nw; i++) {
@@ -158,8 +170,10 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
         }
         free(x), free(dy), free(lanes);
     }
-    printf("  direct convolution: worst error %.3g, weight gradient %.3g (of the sum of |terms|)\n",
-           worst_fwd, worst);
+    printf("  direct convolution: worst error %.3g, weight gradient %.3g (of the sum of |terms|); "
+           "narrow kernel on %d geometries\n",
+           worst_fwd, worst, narrow_geoms);
+    assert_true(narrow_geoms >= 3); /* LeNet's conv2, a 1x1 layer, 20 channels (two vectors) */
 }
 
 /* im2col against its definition, and col2im against the scatter it adjoins,
