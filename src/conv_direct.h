@@ -34,6 +34,11 @@ void cnn_conv_narrow_weights(const cnn_conv_geom *g, const float *w, float *wt);
 void cnn_conv_narrow(const cnn_conv_geom *g, const float *x, const float *wt, const float *bias,
                      float *y);
 
+/* Its weight gradient for one image, straight from the image: dwt (C*kh*kw,
+ * M) += the products of x's shifted inputs with dyt, dy transposed to
+ * (oh*ow, M). */
+void cnn_conv_narrow_dw(const cnn_conv_geom *g, const float *x, const float *dyt, float *dwt);
+
 /* y (M,oh,ow) = bias + the convolution of x with w (bias may be NULL). */
 void cnn_conv_direct(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
                      float *y);

@@ -102,8 +102,10 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
  * and cnn_gemm multiplies (products this small lose more to OpenBLAS's
  * packing and threads than they gain); with stride 1 and AVX-512, layers
  * with rows 16 or more wide run straight from the image, forward and weight
- * gradient (conv_direct.c), and in inference, rows 8 or more wide (LeNet's
- * conv2). When this path came in, LeNet's training step went from 9.7k to
+ * gradient (conv_direct.c), and rows 8 to 16 wide without padding (LeNet's
+ * conv2) by the narrow kernel, which puts output channels in the vector
+ * lanes (forward and weight gradient; the input gradient stays W^T dy and
+ * col2im). When this path came in, LeNet's training step went from 9.7k to
  * 16.4k images/s.
  *
  * Chunked (AlexNet's large layers, and batches that would leave a thread
@@ -133,7 +135,7 @@ typedef struct conv_dims {
     bool per_image;            /* the per-image path */
     bool direct;               /* straight from the image (conv_direct.c), no im2col */
     bool direct_infer;         /* the forward pass so, when it keeps no patches */
-    bool narrow;               /* or, then, by the narrow kernel (conv_direct.c) */
+    bool narrow;               /* forward and dW by the narrow kernel (conv_direct.c) */
     bool winograd;             /* chunked, by Winograd's minimal filtering (winograd.c) */
     const cnn_wino *wino, *wino_dx; /* its variants: forward, input gradient */
     int64_t wchunk, wchunk_dx, wchunk_dw; /* images per Winograd chunk: forward, dx, dW */
@@ -188,6 +190,8 @@ static conv_dims conv_dims_of(const cnn_node *n) {
     const bool unit = L->stride[0] == 1 && L->stride[1] == 1 && L->dilation[0] == 1 &&
                       L->dilation[1] == 1;
     d.direct = d.per_image && unit && cnn_conv_direct_ok(&d.geom);
+    /* In inference, the direct kernel also takes rows 8 to 16 wide that the
+     * narrow kernel does not (padding, groups). */
     d.direct_infer = d.direct || (d.per_image && unit && cnn_conv_direct_forward_ok(&d.geom));
     d.narrow = d.per_image && unit && d.G == 1 && !d.direct && cnn_conv_narrow_ok(&d.geom);
     /* Square 3x3 or 5x5 kernels, stride 1, with enough channels and outputs
@@ -321,12 +325,13 @@ static const float *image_patches(float *col, const float *x, const conv_dims *d
 
 /* In training, the per-image path keeps every image's patches for the
  * backward pass when its weight gradient is a product with them (not with
- * the direct kernel): im2col once per step instead of twice, for N*K*P
- * floats (15 MiB for LeNet's second layer at batch 256). */
+ * the direct or the narrow kernel): im2col once per step instead of twice,
+ * for N*K*P floats (15 MiB for LeNet's second layer at batch 256, without
+ * AVX-512). */
 static bool conv_keeps_patches(const conv_dims *d, const cnn_layer *L) {
     const bool identity =
         d->K == d->Cg && d->P == d->H * d->W && L->padding[0] == 0 && L->padding[1] == 0;
-    return d->per_image && !d->direct && !identity;
+    return d->per_image && !d->direct && !d->narrow && !identity;
 }
 
 static size_t conv_aux_bytes(const cnn_node *n) {
@@ -477,10 +482,14 @@ static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const
                     for (int64_t o = 0; o < d->OCg; o++)
                         for (int64_t i = 0; i < d->P; i++)
                             dyt[i * d->OCg + o] = dyg[o * d->P + i];
-                    const float *patches = kept ? kept + (b * d->G + g) * d->K * d->P
-                                                : image_patches(col, x, d, L, b, g);
-                    cnn_gemm((int)d->K, (int)d->OCg, (int)d->P, patches, (int)d->P, dyt,
-                             (int)d->OCg, dw + g * nwg, (int)d->OCg, NULL, true);
+                    if (d->narrow) {
+                        cnn_conv_narrow_dw(&d->geom, xg, dyt, dw + g * nwg);
+                    } else {
+                        const float *patches = kept ? kept + (b * d->G + g) * d->K * d->P
+                                                    : image_patches(col, x, d, L, b, g);
+                        cnn_gemm((int)d->K, (int)d->OCg, (int)d->P, patches, (int)d->P, dyt,
+                                 (int)d->OCg, dw + g * nwg, (int)d->OCg, NULL, true);
+                    }
                 }
                 if (!dxg) continue;
                 cnn_gemm((int)d->K, (int)d->P, (int)d->OCg, wt + g * nwg, (int)d->OCg, dyg,

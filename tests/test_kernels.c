@@ -148,6 +148,17 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
         free(w), free(bias), free(y), free(wt);
         cnn_conv_direct_dw(g, x, dy, lanes);
         cnn_conv_direct_dw(g, x, dy, lanes); /* accumulates: twice the gradient */
+        /* The narrow kernel's, from dy transposed, into (C*kh*kw, M), twice. */
+        const size_t P = (size_t)g->oh * g->ow, K = nw / (size_t)g->M;
+        float *dyt = malloc(P * (size_t)g->M * sizeof *dyt), *dwt = calloc(nw, sizeof *dwt);
+        assert_true(dyt && dwt);
+        for (size_t p = 0; p < P; p++)
+            for (int m = 0; m < g->M; m++)
+                dyt[p * (size_t)g->M + (size_t)m] = dy[(size_t)m * P + p];
+        if (cnn_conv_narrow_ok(g)) {
+            cnn_conv_narrow_dw(g, x, dyt, dwt);
+            cnn_conv_narrow_dw(g, x, dyt, dwt);
+        }
         for (size_t i = 0; i < nw; i++) {
             const int kj = (int)(i % g->kw), ki = (int)(i / g->kw % g->kh);
             const int c = (int)(i / ((size_t)g->kw * g->kh) % g->C);
@@ -167,8 +178,14 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
             const double err = fabs(got - ref) / mag;
             if (err > worst) worst = err;
             if (err > 1e-6) fail_msg("geometry %zu: dw[%zu] = %.9g, expected %.9g", s, i, got, ref);
+            if (!cnn_conv_narrow_ok(g)) continue;
+            const double got_n = dwt[(i % K) * (size_t)g->M + (size_t)m];
+            const double err_n = fabs(got_n - ref) / mag;
+            if (err_n > worst) worst = err_n;
+            if (err_n > 1e-6)
+                fail_msg("geometry %zu: narrow dw[%zu] = %.9g, expected %.9g", s, i, got_n, ref);
         }
-        free(x), free(dy), free(lanes);
+        free(x), free(dy), free(lanes), free(dyt), free(dwt);
     }
     printf("  direct convolution: worst error %.3g, weight gradient %.3g (of the sum of |terms|); "
            "narrow kernel on %d geometries\n",
