@@ -112,9 +112,19 @@ int cmd_bench(int argc, char **argv) {
     cnn_shape in;
     int rc = cli_open_model("bench", argv[optind], &m, &in);
     if (rc != EXIT_OK) return rc;
+    const cnn_shape model_in = in;
     if (input_text && !cli_parse_shape("bench", input_text, &in)) {
         cnn_model_free(m);
         return EXIT_USAGE;
+    }
+    /* C,H,W (one dimension fewer than the model's input, or three when the
+     * model has none): the batch goes in front. */
+    const int given = input_text ? in.ndim : 0;
+    if (given > 0 && given < CNN_MAX_DIMS &&
+        (model_in.ndim > 0 ? given == model_in.ndim - 1 : given == 3)) {
+        for (int i = given; i > 0; i--)
+            in.dim[i] = in.dim[i - 1];
+        in.ndim = given + 1;
     }
     in.dim[0] = (int64_t)batch;
     cnn_tensor x = {0};

@@ -135,5 +135,10 @@ unset CNNKIT_MEMORY_LIMIT
     ! grep -q "^net\.1 .*ReLU .*[a-z]$" "$work/profile" &&
     ok "bench --profile names each convolution's algorithm" || bad "bench --profile algorithm column"
 
+# --input C,H,W, as its --help says, takes the batch from --batch.
+"$cnnkit" bench lenet --input 1,28,28 --batch 3 --seconds 0.01 --json >"$work/bench_chw" 2>&1 &&
+    grep -q '"batch": 3,' "$work/bench_chw" &&
+    ok "bench --input C,H,W puts the batch in front" || bad "bench --input C,H,W: $(cat "$work/bench_chw")"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
