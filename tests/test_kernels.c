@@ -202,6 +202,8 @@ static void im2col_and_col2im_should_follow_their_definitions(void **state) {
         {1, 28, 28, 5, 5, 1, 1, 2, 2, 1, 1, 28, 28}, {6, 14, 14, 5, 5, 1, 1, 0, 0, 1, 1, 10, 10},
         {2, 11, 10, 3, 3, 2, 2, 1, 0, 1, 1, 6, 4},   {3, 9, 40, 3, 3, 1, 1, 2, 2, 2, 2, 9, 40},
         {1, 20, 17, 11, 11, 4, 4, 2, 2, 1, 1, 4, 3}, {2, 7, 7, 7, 7, 1, 1, 3, 9, 1, 1, 7, 19},
+        /* AlexNet's first layer, smaller, and a stride 2: rows long enough for vectors */
+        {1, 64, 64, 11, 11, 4, 4, 1, 1, 1, 1, 14, 14}, {2, 40, 41, 3, 3, 2, 2, 1, 1, 1, 1, 20, 21},
     };
     cnn_rng rng;
     cnn_rng_seed(&rng, 4, 0);
