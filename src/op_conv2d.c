@@ -346,8 +346,9 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
     const cnn_layer *L = &n->L;
     const conv_dims d = conv_dims_of(n);
     const float *weight = n->param[CNN_SLOT_WEIGHT], *bias = n->param[CNN_SLOT_BIAS];
+    /* The narrow kernel's weights go past the threads' shares of the workspace. */
     const bool narrow = d.narrow && !kept;
-    float *wt = work + (size_t)d.threads * conv_thread_floats(&d, false) + 16;
+    float *wt = narrow ? work + (size_t)d.threads * conv_thread_floats(&d, false) + 16 : NULL;
     if (narrow) cnn_conv_narrow_weights(&d.geom, weight, wt);
     if (d.per_image) {
         const size_t per = conv_thread_floats(&d, false);
