@@ -41,25 +41,23 @@
 
 #define DIRECT_KW_MAX 7 /* the weight-gradient tiles are unrolled over kw */
 
-bool cnn_conv_direct_ok(const cnn_conv_geom *g) {
+/* The direct kernels run g, with rows at least min_ow wide. */
+static bool direct_fits(const cnn_conv_geom *g, int min_ow) {
 #if CNN_HAVE_X86_KERNELS
     return cnn_simd_level() == CNN_SIMD_AVX512 && g->kw >= 1 && g->kw <= DIRECT_KW_MAX &&
-           g->kh >= 1 && g->oh >= 1 && g->ow >= 16;
+           g->kh >= 1 && g->oh >= 1 && g->ow >= min_ow;
 #else
-    (void)g;
+    (void)g, (void)min_ow;
     return false;
 #endif
 }
 
-bool cnn_conv_direct_forward_ok(const cnn_conv_geom *g) {
-#if CNN_HAVE_X86_KERNELS
-    return cnn_simd_level() == CNN_SIMD_AVX512 && g->kw >= 1 && g->kw <= DIRECT_KW_MAX &&
-           g->kh >= 1 && g->oh >= 1 && g->ow >= 8;
-#else
-    (void)g;
-    return false;
-#endif
-}
+bool cnn_conv_direct_ok(const cnn_conv_geom *g) { return direct_fits(g, 16); }
+
+bool cnn_conv_direct_forward_ok(const cnn_conv_geom *g) { return direct_fits(g, 8); }
+
+/* The narrow kernel's weights per input position: M rounded up to whole vectors. */
+static int narrow_width(const cnn_conv_geom *g) { return (g->M + 15) / 16 * 16; }
 
 #if CNN_HAVE_X86_KERNELS
 #include <immintrin.h>
@@ -311,7 +309,7 @@ CNN_TARGET_AVX512 static void narrow_dw_avx512(const cnn_conv_geom *g, const flo
 
 CNN_TARGET_AVX512 static void narrow_avx512(const cnn_conv_geom *g, const float *x,
                                             const float *wt, const float *bias, float *y) {
-    const int Mp = (g->M + 15) / 16 * 16;
+    const int Mp = narrow_width(g);
     _Alignas(64) float t[16 * 16];
     for (int m0 = 0; m0 < g->M; m0 += 16) {
         const __m512 b = bias ? _mm512_maskz_loadu_ps(lane_range(0, g->M - m0), bias + m0)
@@ -345,11 +343,11 @@ bool cnn_conv_narrow_ok(const cnn_conv_geom *g) {
 }
 
 size_t cnn_conv_narrow_floats(const cnn_conv_geom *g) {
-    return (size_t)g->C * g->kh * g->kw * (size_t)((g->M + 15) / 16 * 16);
+    return (size_t)g->C * g->kh * g->kw * (size_t)narrow_width(g);
 }
 
 void cnn_conv_narrow_weights(const cnn_conv_geom *g, const float *w, float *wt) {
-    const size_t K = (size_t)g->C * g->kh * g->kw, Mp = (size_t)((g->M + 15) / 16 * 16);
+    const size_t K = (size_t)g->C * g->kh * g->kw, Mp = (size_t)narrow_width(g);
     for (size_t k = 0; k < K; k++)
         for (size_t m = 0; m < Mp; m++)
             wt[k * Mp + m] = m < (size_t)g->M ? w[m * K + k] : 0.0f;
