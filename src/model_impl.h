@@ -85,8 +85,9 @@ const cnn_op_vtable *cnn_op_table(cnn_op op);
 /* How a Conv2d node runs at its planned batch, in a training plan (train)
  * or an inference plan: "per image, direct", "per image, im2col", "chunked,
  * im2col" or "Winograd F(4x4, 3x3)" (and the other variants). The backward
- * pass follows the same path, but for the per-image direct forward pass of
- * 8- to 16-wide rows, which training runs by im2col, keeping the patches. */
+ * pass follows the same path. Plans differ on 8- to 16-wide rows that the
+ * narrow kernel does not take (padding, groups): inference runs them by the
+ * direct kernel, training by im2col, keeping the patches. */
 const char *cnn_conv2d_algorithm(const struct cnn_node *n, bool train);
 
 struct cnn_node {
