@@ -8,6 +8,7 @@
 #include <cblas.h>
 
 #include "model_impl.h"
+#include "parallel.h"
 
 cnn_status cnn_model_fail(cnn_model *m, cnn_status status, const char *fmt, ...) {
     va_list ap;
@@ -475,9 +476,8 @@ static cnn_status grow(cnn_model *m, void **buf, size_t *have, size_t want, size
 static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
 /* Node i is an elementwise activation (ReLU, Sigmoid, Tanh) that its producer,
- * a Conv2d or Linear read by nothing else, applies to its output itself: in
- * inference only (training keeps both outputs for the backward pass). LeNet's
- * inference: 15% faster. */
+ * a Conv2d or Linear read by nothing else, applies to its output itself.
+ * LeNet's inference: 15% faster. */
 static bool act_after_layer(const cnn_model *m, int i) {
     const cnn_node *n = &m->nodes[i];
     const cnn_op op = n->L.op;
@@ -491,12 +491,13 @@ static bool act_after_layer(const cnn_model *m, int i) {
     return true;
 }
 
-/* In inference, the activation after a Conv2d or Linear (its only reader)
- * is applied by that layer while its output is in cache: the activation's
- * node is a view. */
-static bool act_fused(const cnn_model *m, int i, bool train) {
-    return !train && act_after_layer(m, i);
-}
+/* The activation after a Conv2d or Linear (its only reader) is applied by
+ * that layer while its output is in cache. In inference the activation's
+ * node is a view; in training it runs in place (act_in_place), and only its
+ * backward pass is left to run. LeNet's training step: conv1 and its
+ * sigmoid forward 0.86 -> 0.83 ms, the step 6.13 -> 5.90 ms (paired runs,
+ * Zen 5). */
+static bool act_fused(const cnn_model *m, int i) { return act_after_layer(m, i); }
 
 /* In training, the same activation runs in place on the layer's output: the
  * layer's backward pass never reads its own output, and the activation's
@@ -617,7 +618,7 @@ static cnn_status plan_layout(cnn_model *m, bool train, size_t *out_offset, size
             goto done;
         }
         size[i] = round_up(size[i], 16);
-        bool view = train ? n->vt->train_view : n->vt->is_view || act_fused(m, i, train);
+        bool view = train ? n->vt->train_view : n->vt->is_view || act_fused(m, i);
         owner[i] = (view && n->in[0] >= 0) ? owner[n->in[0]] : i;
         buf[i] = (view || act_in_place(m, i, train)) && n->in[0] >= 0 ? buf[n->in[0]] : i;
         last_use[i] = (train || i == nn - 1) ? nn : i;
@@ -716,7 +717,7 @@ static cnn_status plan(cnn_model *m, int mode) {
             m->nodes[i].in_place = act_in_place(m, i, train);
         }
         for (int i = 0; i < m->n_nodes; i++) {
-            if (!act_fused(m, i, train)) continue;
+            if (!act_fused(m, i)) continue;
             m->nodes[m->nodes[i].in[0]].has_act = true;
             m->nodes[m->nodes[i].in[0]].act = m->nodes[i].L.op;
         }
@@ -808,6 +809,7 @@ static void run_nodes(cnn_model *m, const float *x, bool train, uint64_t seed, u
         const float *in = n->in[0] < 0 ? x : m->arena + m->nodes[n->in[0]].out_offset;
         float *out = m->arena + n->out_offset;
         if (in == out && !n->in_place) continue; /* a view */
+        if (n->in_place && m->nodes[n->in[0]].has_act) continue; /* done by its producer */
         const double t0 = m->profiling ? omp_get_wtime() : 0.0;
         if (train ? n->vt->train_view : n->vt->is_view) {
             /* A view of the caller's input: copy it into the arena once. */
@@ -884,9 +886,10 @@ const float *cnn_model_forward_train(cnn_model *m, const cnn_tensor *x, uint64_t
 /* memset on every thread: one core writes about half as fast as two. */
 static void zero_floats(float *p, size_t n) {
     const size_t per = 1 << 16;
-#pragma omp parallel for schedule(static) if (n > 4 * per)
-    for (size_t i = 0; i < n; i += per)
-        memset(p + i, 0, (n - i < per ? n - i : per) * sizeof(float));
+    CNN_PARALLEL_FOR(
+        n > 4 * per, for (size_t i = 0; i < n; i += per) {
+            memset(p + i, 0, (n - i < per ? n - i : per) * sizeof(float));
+        });
 }
 
 cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, float *dx) {

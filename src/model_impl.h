@@ -109,9 +109,10 @@ struct cnn_node {
     bool zero_din;  /* training: this node's backward is the first to add to its input's gradient */
     bool zero_dout; /* training: nothing adds to this node's output gradient (a dead end) */
     double fwd_seconds, bwd_seconds; /* accumulated while the model is profiled */
-    /* Inference plans only: the elementwise activation after this Conv2d or Linear,
-     * which the op applies to its own output while it is in cache; the activation's
-     * node is then a view (see act_fused in model.c). */
+    /* The elementwise activation after this Conv2d or Linear, which the op
+     * applies to its own output while it is in cache; the activation's node is
+     * then a view in inference and skips its forward in training (see
+     * act_fused in model.c). */
     bool has_act;
     cnn_op act;
     /* Training plans only: this activation runs in place on its input, the

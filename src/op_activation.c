@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "model_impl.h"
+#include "parallel.h"
 #include "vmath.h"
 
 static bool same_shape(const cnn_layer *L, const cnn_shape *in, cnn_shape *out, char *err,
@@ -49,17 +50,17 @@ static void relu_backward(const cnn_node *n, const float *x, const float *y, con
     const size_t N = numel_of(n);
     /* dy[i] loaded whether or not it is kept, so that the loops vectorize. */
     if (n->zero_din) {
-#pragma omp parallel for schedule(static) if (N > 65536)
-        for (size_t i = 0; i < N; i++) {
-            const float g = dy[i];
-            dx[i] = y[i] > 0.0f ? g : 0.0f;
-        }
+        CNN_PARALLEL_FOR(
+            N > 65536, for (size_t i = 0; i < N; i++) {
+                const float g = dy[i];
+                dx[i] = y[i] > 0.0f ? g : 0.0f;
+            });
     } else {
-#pragma omp parallel for schedule(static) if (N > 65536)
-        for (size_t i = 0; i < N; i++) {
-            const float g = dy[i];
-            dx[i] += y[i] > 0.0f ? g : 0.0f;
-        }
+        CNN_PARALLEL_FOR(
+            N > 65536, for (size_t i = 0; i < N; i++) {
+                const float g = dy[i];
+                dx[i] += y[i] > 0.0f ? g : 0.0f;
+            });
     }
 }
 
@@ -71,13 +72,11 @@ static void sigmoid_backward(const cnn_node *n, const float *x, const float *y, 
     if (!dx) return;
     const size_t N = numel_of(n);
     if (n->zero_din) {
-#pragma omp parallel for schedule(static) if (N > 65536)
-        for (size_t i = 0; i < N; i++)
-            dx[i] = dy[i] * y[i] * (1.0f - y[i]);
+        CNN_PARALLEL_FOR(
+            N > 65536, for (size_t i = 0; i < N; i++) { dx[i] = dy[i] * y[i] * (1.0f - y[i]); });
     } else {
-#pragma omp parallel for schedule(static) if (N > 65536)
-        for (size_t i = 0; i < N; i++)
-            dx[i] += dy[i] * y[i] * (1.0f - y[i]);
+        CNN_PARALLEL_FOR(
+            N > 65536, for (size_t i = 0; i < N; i++) { dx[i] += dy[i] * y[i] * (1.0f - y[i]); });
     }
 }
 
@@ -89,13 +88,11 @@ static void tanh_backward(const cnn_node *n, const float *x, const float *y, con
     if (!dx) return;
     const size_t N = numel_of(n);
     if (n->zero_din) {
-#pragma omp parallel for schedule(static) if (N > 65536)
-        for (size_t i = 0; i < N; i++)
-            dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        CNN_PARALLEL_FOR(
+            N > 65536, for (size_t i = 0; i < N; i++) { dx[i] = dy[i] * (1.0f - y[i] * y[i]); });
     } else {
-#pragma omp parallel for schedule(static) if (N > 65536)
-        for (size_t i = 0; i < N; i++)
-            dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        CNN_PARALLEL_FOR(
+            N > 65536, for (size_t i = 0; i < N; i++) { dx[i] += dy[i] * (1.0f - y[i] * y[i]); });
     }
 }
 
@@ -164,23 +161,23 @@ static void softmax_forward(const cnn_node *n, const float *x, float *y, float *
     (void)work;
     int64_t outer, D, inner;
     softmax_view(n, &outer, &D, &inner);
-#pragma omp parallel for schedule(static) if (outer * D * inner > 65536)
-    for (int64_t o = 0; o < outer; o++) {
-        for (int64_t in = 0; in < inner; in++) {
-            const float *xp = x + o * D * inner + in;
-            float *yp = y + o * D * inner + in;
-            float m = -INFINITY;
-            for (int64_t d = 0; d < D; d++)
-                if (xp[d * inner] > m) m = xp[d * inner];
-            float sum = 0.0f;
-            for (int64_t d = 0; d < D; d++) {
-                yp[d * inner] = expf(xp[d * inner] - m);
-                sum += yp[d * inner];
+    CNN_PARALLEL_FOR(
+        outer * D * inner > 65536, for (int64_t o = 0; o < outer; o++) {
+            for (int64_t in = 0; in < inner; in++) {
+                const float *xp = x + o * D * inner + in;
+                float *yp = y + o * D * inner + in;
+                float m = -INFINITY;
+                for (int64_t d = 0; d < D; d++)
+                    if (xp[d * inner] > m) m = xp[d * inner];
+                float sum = 0.0f;
+                for (int64_t d = 0; d < D; d++) {
+                    yp[d * inner] = expf(xp[d * inner] - m);
+                    sum += yp[d * inner];
+                }
+                for (int64_t d = 0; d < D; d++)
+                    yp[d * inner] /= sum;
             }
-            for (int64_t d = 0; d < D; d++)
-                yp[d * inner] /= sum;
-        }
-    }
+        });
 }
 
 /* dx = y * (dy - sum over D of dy*y). */
@@ -192,17 +189,17 @@ static void softmax_backward(const cnn_node *n, const float *x, const float *y, 
     if (!dx) return;
     int64_t outer, D, inner;
     softmax_view(n, &outer, &D, &inner);
-#pragma omp parallel for schedule(static) if (outer * D * inner > 65536)
-    for (int64_t o = 0; o < outer; o++) {
-        for (int64_t in = 0; in < inner; in++) {
-            const int64_t base = o * D * inner + in;
-            float dot = 0.0f;
-            for (int64_t d = 0; d < D; d++)
-                dot += dy[base + d * inner] * y[base + d * inner];
-            for (int64_t d = 0; d < D; d++)
-                dx[base + d * inner] += y[base + d * inner] * (dy[base + d * inner] - dot);
-        }
-    }
+    CNN_PARALLEL_FOR(
+        outer * D * inner > 65536, for (int64_t o = 0; o < outer; o++) {
+            for (int64_t in = 0; in < inner; in++) {
+                const int64_t base = o * D * inner + in;
+                float dot = 0.0f;
+                for (int64_t d = 0; d < D; d++)
+                    dot += dy[base + d * inner] * y[base + d * inner];
+                for (int64_t d = 0; d < D; d++)
+                    dx[base + d * inner] += y[base + d * inner] * (dy[base + d * inner] - dot);
+            }
+        });
 }
 
 const cnn_op_vtable cnn_op_softmax = {

@@ -7,6 +7,7 @@
 #include "conv_direct.h"
 #include "gemm.h"
 #include "im2col.h"
+#include "parallel.h"
 #include "winograd.h"
 #include "model_impl.h"
 #include "vmath.h"
@@ -296,11 +297,12 @@ static void im2col_chunk(float *col, const float *x, const conv_dims *d, const c
                          int64_t b0, int64_t B, int64_t g) {
     const cnn_patch_geom pg = patch_geom(d, L);
     const int64_t ld = B * d->P;
-#pragma omp parallel for collapse(2) schedule(static) if (B * d->K * d->P > 16384)
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t r = 0; r < d->K; r++)
-            cnn_im2col(col + b * d->P, ld, x + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W, &pg, r,
-                       r + 1);
+    CNN_PARALLEL_FOR2(
+        B * d->K * d->P > 16384, for (int64_t b = 0; b < B; b++) {
+            for (int64_t r = 0; r < d->K; r++)
+                cnn_im2col(col + b * d->P, ld, x + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W, &pg,
+                           r, r + 1);
+        });
 }
 
 /* The chunk's col2im: the rows of one channel of one image write the same
@@ -308,10 +310,11 @@ static void im2col_chunk(float *col, const float *x, const conv_dims *d, const c
 static void col2im_chunk(float *dx, const float *dcol, const conv_dims *d, const cnn_layer *L,
                          int64_t b0, int64_t B, int64_t g) {
     const cnn_patch_geom pg = patch_geom(d, L);
-#pragma omp parallel for schedule(static) if (B * d->K * d->P > 16384)
-    for (int64_t b = 0; b < B; b++)
-        cnn_col2im(dx + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W, dcol + b * d->P, B * d->P,
-                   &pg);
+    CNN_PARALLEL_FOR(
+        B * d->K * d->P > 16384, for (int64_t b = 0; b < B; b++) {
+            cnn_col2im(dx + ((b0 + b) * d->C + g * d->Cg) * d->H * d->W, dcol + b * d->P, B * d->P,
+                       &pg);
+        });
 }
 
 /* The patches of image b, group g, into col (K, P); a 1x1 convolution with
@@ -341,6 +344,40 @@ static size_t conv_aux_bytes(const cnn_node *n) {
     return conv_keeps_patches(&d, &n->L) ? (size_t)(d.N * d.G * d.K * d.P) * sizeof(float) : 0;
 }
 
+/* The per-image path runs on one thread below this many multiply-adds: a
+ * parallel region costs 6 us on the 2-core Zen 5 machines (parallel.h).
+ * LeNet's inference at batch 2: 71k images/s on two threads, 104k on one;
+ * at batch 4, 91k and 99k. */
+#define CONV_REGION_MACS (1 << 20)
+
+/* Images b0 to b1 - 1 of the per-image path, on the calling thread, with
+ * col (conv_thread_floats) to itself; wt holds the narrow kernel's weights
+ * when narrow. */
+static void conv_images(const cnn_node *n, const conv_dims *d, const float *x, float *y, float *col,
+                        float *kept, const float *wt, bool narrow, int64_t b0, int64_t b1) {
+    const cnn_layer *L = &n->L;
+    const float *weight = n->param[CNN_SLOT_WEIGHT], *bias = n->param[CNN_SLOT_BIAS];
+    for (int64_t b = b0; b < b1; b++) {
+        for (int64_t g = 0; g < d->G; g++) {
+            const float *wg = weight + g * d->OCg * d->K, *bg = bias ? bias + g * d->OCg : NULL;
+            float *yg = y + (b * d->OC + g * d->OCg) * d->P;
+            float *patches = kept ? kept + (b * d->G + g) * d->K * d->P : col;
+            if (narrow)
+                cnn_conv_narrow(&d->geom, x + b * d->C * d->H * d->W, wt, bg, yg);
+            else if (d->direct || (d->direct_infer && !kept))
+                cnn_conv_direct(&d->geom, x + (b * d->C + g * d->Cg) * d->H * d->W, wg, bg, yg);
+            else
+                cnn_gemm((int)d->OCg, (int)d->P, (int)d->K, wg, (int)d->K,
+                         image_patches(patches, x, d, L, b, g), (int)d->P, yg, (int)d->P, bg,
+                         false);
+        }
+        if (n->has_act) {
+            float *yb = y + b * d->OC * d->P;
+            cnn_vactivation(n->act, yb, yb, (size_t)(d->OC * d->P));
+        }
+    }
+}
+
 /* x is (N,C,H,W), y is (N,OC,oh,ow), weight is (OC, C/groups, kh, kw);
  * kept, when not NULL, receives each image's patches (image b, group g at
  * (b*G + g)*K*P). */
@@ -354,30 +391,16 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
     if (narrow) cnn_conv_narrow_weights(&d.geom, weight, wt);
     if (d.per_image) {
         const size_t per = conv_thread_floats(&d, false);
-#pragma omp parallel num_threads(d.N < d.threads ? (int)d.N : d.threads)
+        const int nt = d.N < d.threads ? (int)d.N : d.threads;
+        if (nt <= 1 || d.N * d.OC * d.K * d.P < CONV_REGION_MACS) {
+            conv_images(n, &d, x, y, work, kept, wt, narrow, 0, d.N);
+            return;
+        }
+#pragma omp parallel num_threads(nt)
         {
-            float *own = work + (size_t)omp_get_thread_num() * per;
-#pragma omp for schedule(static)
-            for (int64_t b = 0; b < d.N; b++) {
-                for (int64_t g = 0; g < d.G; g++) {
-                    const float *wg = weight + g * d.OCg * d.K,
-                                *bg = bias ? bias + g * d.OCg : NULL;
-                    float *yg = y + (b * d.OC + g * d.OCg) * d.P;
-                    float *col = kept ? kept + (b * d.G + g) * d.K * d.P : own;
-                    if (narrow)
-                        cnn_conv_narrow(&d.geom, x + b * d.C * d.H * d.W, wt, bg, yg);
-                    else if (d.direct || (d.direct_infer && !kept))
-                        cnn_conv_direct(&d.geom, x + (b * d.C + g * d.Cg) * d.H * d.W, wg, bg, yg);
-                    else
-                        cnn_gemm((int)d.OCg, (int)d.P, (int)d.K, wg, (int)d.K,
-                                 image_patches(col, x, &d, L, b, g), (int)d.P, yg, (int)d.P, bg,
-                                 false);
-                }
-                if (n->has_act) {
-                    float *yb = y + b * d.OC * d.P;
-                    cnn_vactivation(n->act, yb, yb, (size_t)(d.OC * d.P));
-                }
-            }
+            const int t = omp_get_thread_num(), of = omp_get_num_threads();
+            conv_images(n, &d, x, y, work + (size_t)t * per, kept, wt, narrow, t * d.N / of,
+                        (t + 1) * d.N / of);
         }
         return;
     }
@@ -403,18 +426,19 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d.OCg, (int)ld, (int)d.K,
                         1.0f, weight + g * d.OCg * d.K, (int)d.K, col, (int)ld, 0.0f, out, (int)ld);
             /* (OCg, B*P) back to NCHW, adding the bias on the way. */
-#pragma omp parallel for collapse(2) schedule(static) if (d.OCg * ld > 32768)
-            for (int64_t b = 0; b < B; b++)
-                for (int64_t o = 0; o < d.OCg; o++) {
-                    const float bo = bias ? bias[g * d.OCg + o] : 0.0f;
-                    const float *src = out + o * ld + b * d.P;
-                    float *dst = y + ((b0 + b) * d.OC + g * d.OCg + o) * d.P;
-                    for (int64_t i = 0; i < d.P; i++)
-                        dst[i] = src[i] + bo;
-                    /* While the row is in cache: AlexNet's conv1 spent 8% of its
-                     * time on a pass over the chunk's outputs after the copy. */
-                    if (n->has_act) cnn_vactivation(n->act, dst, dst, (size_t)d.P);
-                }
+            CNN_PARALLEL_FOR2(
+                d.OCg * ld > 32768, for (int64_t b = 0; b < B; b++) {
+                    for (int64_t o = 0; o < d.OCg; o++) {
+                        const float bo = bias ? bias[g * d.OCg + o] : 0.0f;
+                        const float *src = out + o * ld + b * d.P;
+                        float *dst = y + ((b0 + b) * d.OC + g * d.OCg + o) * d.P;
+                        for (int64_t i = 0; i < d.P; i++)
+                            dst[i] = src[i] + bo;
+                        /* While the row is in cache: AlexNet's conv1 spent 8% of its
+                         * time on a pass over the chunk's outputs after the copy. */
+                        if (n->has_act) cnn_vactivation(n->act, dst, dst, (size_t)d.P);
+                    }
+                });
         }
     }
 }
@@ -594,11 +618,12 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
                         dbias[g * d.OCg + o] += row_sum(dyb + o * d.P, d.P);
             }
             if (!dx) continue;
-#pragma omp parallel for collapse(2) schedule(static) if (d.OCg * ld > 32768)
-            for (int64_t b = 0; b < B; b++)
-                for (int64_t o = 0; o < d.OCg; o++)
-                    memcpy(dyg + o * ld + b * d.P, dy + ((b0 + b) * d.OC + g * d.OCg + o) * d.P,
-                           (size_t)d.P * sizeof(float));
+            CNN_PARALLEL_FOR2(
+                d.OCg * ld > 32768, for (int64_t b = 0; b < B; b++) {
+                    for (int64_t o = 0; o < d.OCg; o++)
+                        memcpy(dyg + o * ld + b * d.P, dy + ((b0 + b) * d.OC + g * d.OCg + o) * d.P,
+                               (size_t)d.P * sizeof(float));
+                });
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)d.K, (int)ld, (int)d.OCg,
                         1.0f, weight + g * d.OCg * d.K, (int)d.K, dyg, (int)ld, 0.0f, dcol,
                         (int)ld);

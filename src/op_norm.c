@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "model_impl.h"
+#include "parallel.h"
 
 static bool channels_check(const cnn_layer *L, char *err, size_t errlen) {
     if (L->in <= 0) {
@@ -68,36 +69,36 @@ static void bn_forward(const cnn_node *n, const float *x, float *y, float *work)
     const int64_t P = n->in_shape.dim[2] * n->in_shape.dim[3];
     const float *w = n->param[CNN_SLOT_WEIGHT], *b = n->param[CNN_SLOT_BIAS];
     const float *rm = n->param[CNN_SLOT_RUNNING_MEAN], *rv = n->param[CNN_SLOT_RUNNING_VAR];
-#pragma omp parallel for schedule(static) if (N * C * P > 65536)
-    for (int64_t c = 0; c < C; c++) {
-        double mean, var;
-        if (rm) {
-            mean = rm[c];
-            var = rv[c];
-        } else {
-            double s = 0.0, ss = 0.0;
-            for (int64_t i = 0; i < N; i++)
+    CNN_PARALLEL_FOR(
+        N * C * P > 65536, for (int64_t c = 0; c < C; c++) {
+            double mean, var;
+            if (rm) {
+                mean = rm[c];
+                var = rv[c];
+            } else {
+                double s = 0.0, ss = 0.0;
+                for (int64_t i = 0; i < N; i++)
+                    for (int64_t p = 0; p < P; p++)
+                        s += x[(i * C + c) * P + p];
+                const double cnt = (double)(N * P);
+                mean = cnt > 0 ? s / cnt : 0.0;
+                for (int64_t i = 0; i < N; i++)
+                    for (int64_t p = 0; p < P; p++) {
+                        const double d = x[(i * C + c) * P + p] - mean;
+                        ss += d * d;
+                    }
+                var = cnt > 0 ? ss / cnt : 0.0;
+            }
+            const double inv = 1.0 / sqrt(var + L->eps);
+            const float scale = (float)(inv * (w ? w[c] : 1.0f));
+            const float shift = (float)((b ? b[c] : 0.0f) - mean * inv * (w ? w[c] : 1.0f));
+            for (int64_t i = 0; i < N; i++) {
+                const float *xp = x + (i * C + c) * P;
+                float *yp = y + (i * C + c) * P;
                 for (int64_t p = 0; p < P; p++)
-                    s += x[(i * C + c) * P + p];
-            const double cnt = (double)(N * P);
-            mean = cnt > 0 ? s / cnt : 0.0;
-            for (int64_t i = 0; i < N; i++)
-                for (int64_t p = 0; p < P; p++) {
-                    const double d = x[(i * C + c) * P + p] - mean;
-                    ss += d * d;
-                }
-            var = cnt > 0 ? ss / cnt : 0.0;
-        }
-        const double inv = 1.0 / sqrt(var + L->eps);
-        const float scale = (float)(inv * (w ? w[c] : 1.0f));
-        const float shift = (float)((b ? b[c] : 0.0f) - mean * inv * (w ? w[c] : 1.0f));
-        for (int64_t i = 0; i < N; i++) {
-            const float *xp = x + (i * C + c) * P;
-            float *yp = y + (i * C + c) * P;
-            for (int64_t p = 0; p < P; p++)
-                yp[p] = xp[p] * scale + shift;
-        }
-    }
+                    yp[p] = xp[p] * scale + shift;
+            }
+        });
 }
 
 static size_t bn_aux_bytes(const cnn_node *n) {
@@ -125,34 +126,34 @@ static void bn_forward_train(cnn_node *n, const float *x, float *y, void *aux, f
         if (L->momentum_none) factor = 1.0 / (double)*n->num_batches_tracked;
     }
     const double cnt = (double)(N * P);
-#pragma omp parallel for schedule(static) if (N * C * P > 65536)
-    for (int64_t c = 0; c < C; c++) {
-        double s = 0.0, ss = 0.0;
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t p = 0; p < P; p++)
-                s += x[(i * C + c) * P + p];
-        const double mean = s / cnt;
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t p = 0; p < P; p++) {
-                const double d = x[(i * C + c) * P + p] - mean;
-                ss += d * d;
+    CNN_PARALLEL_FOR(
+        N * C * P > 65536, for (int64_t c = 0; c < C; c++) {
+            double s = 0.0, ss = 0.0;
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t p = 0; p < P; p++)
+                    s += x[(i * C + c) * P + p];
+            const double mean = s / cnt;
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t p = 0; p < P; p++) {
+                    const double d = x[(i * C + c) * P + p] - mean;
+                    ss += d * d;
+                }
+            const double var = ss / cnt, inv = 1.0 / sqrt(var + L->eps);
+            stats[c] = (float)mean;
+            stats[C + c] = (float)inv;
+            const float scale = (float)(inv * (w ? w[c] : 1.0f));
+            const float shift = (float)((b ? b[c] : 0.0f) - mean * inv * (w ? w[c] : 1.0f));
+            for (int64_t i = 0; i < N; i++) {
+                const float *xp = x + (i * C + c) * P;
+                float *yp = y + (i * C + c) * P;
+                for (int64_t p = 0; p < P; p++)
+                    yp[p] = xp[p] * scale + shift;
             }
-        const double var = ss / cnt, inv = 1.0 / sqrt(var + L->eps);
-        stats[c] = (float)mean;
-        stats[C + c] = (float)inv;
-        const float scale = (float)(inv * (w ? w[c] : 1.0f));
-        const float shift = (float)((b ? b[c] : 0.0f) - mean * inv * (w ? w[c] : 1.0f));
-        for (int64_t i = 0; i < N; i++) {
-            const float *xp = x + (i * C + c) * P;
-            float *yp = y + (i * C + c) * P;
-            for (int64_t p = 0; p < P; p++)
-                yp[p] = xp[p] * scale + shift;
-        }
-        if (rm) {
-            rm[c] = (float)((1.0 - factor) * rm[c] + factor * mean);
-            rv[c] = (float)((1.0 - factor) * rv[c] + factor * var * cnt / (cnt - 1.0));
-        }
-    }
+            if (rm) {
+                rm[c] = (float)((1.0 - factor) * rm[c] + factor * mean);
+                rv[c] = (float)((1.0 - factor) * rv[c] + factor * var * cnt / (cnt - 1.0));
+            }
+        });
 }
 
 /* With g = dy*w and xhat the normalized input, over the M = N*H*W values of a channel:
@@ -167,28 +168,28 @@ static void bn_backward(const cnn_node *n, const float *x, const float *y, const
     float *dw = n->grad[CNN_SLOT_WEIGHT], *db = n->grad[CNN_SLOT_BIAS];
     const float *stats = aux;
     const double M = (double)(N * P);
-#pragma omp parallel for schedule(static) if (N * C * P > 65536)
-    for (int64_t c = 0; c < C; c++) {
-        const double mean = stats[c], inv = stats[C + c], wc = w ? w[c] : 1.0;
-        double sdy = 0.0, sdyx = 0.0;
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t p = 0; p < P; p++) {
-                const int64_t k = (i * C + c) * P + p;
-                sdy += dy[k];
-                sdyx += dy[k] * (x[k] - mean) * inv;
-            }
-        if (dw) dw[c] += (float)sdyx;
-        if (db) db[c] += (float)sdy;
-        if (!dx) continue;
-        /* sum(g) = w*sum(dy), sum(g*xhat) = w*sum(dy*xhat) */
-        const double a = wc * inv, mg = sdy / M, mgx = sdyx / M;
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t p = 0; p < P; p++) {
-                const int64_t k = (i * C + c) * P + p;
-                const double xhat = (x[k] - mean) * inv;
-                dx[k] += (float)(a * (dy[k] - mg - xhat * mgx));
-            }
-    }
+    CNN_PARALLEL_FOR(
+        N * C * P > 65536, for (int64_t c = 0; c < C; c++) {
+            const double mean = stats[c], inv = stats[C + c], wc = w ? w[c] : 1.0;
+            double sdy = 0.0, sdyx = 0.0;
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t p = 0; p < P; p++) {
+                    const int64_t k = (i * C + c) * P + p;
+                    sdy += dy[k];
+                    sdyx += dy[k] * (x[k] - mean) * inv;
+                }
+            if (dw) dw[c] += (float)sdyx;
+            if (db) db[c] += (float)sdy;
+            if (!dx) continue;
+            /* sum(g) = w*sum(dy), sum(g*xhat) = w*sum(dy*xhat) */
+            const double a = wc * inv, mg = sdy / M, mgx = sdyx / M;
+            for (int64_t i = 0; i < N; i++)
+                for (int64_t p = 0; p < P; p++) {
+                    const int64_t k = (i * C + c) * P + p;
+                    const double xhat = (x[k] - mean) * inv;
+                    dx[k] += (float)(a * (dy[k] - mg - xhat * mgx));
+                }
+        });
 }
 
 static bool bn_check_train(const cnn_node *n, char *err, size_t errlen) {
@@ -243,22 +244,22 @@ static void lrn_run(const cnn_node *n, const float *x, float *y, float *D) {
         P *= n->in_shape.dim[i];
     const int64_t lo = L->in / 2, hi = (L->in - 1) / 2;
     const float alpha = (float)(L->alpha / (double)L->in), k = (float)L->k, beta = (float)L->beta;
-#pragma omp parallel for collapse(2) schedule(static) if (N * C * P > 65536)
-    for (int64_t i = 0; i < N; i++) {
-        for (int64_t c = 0; c < C; c++) {
-            const int64_t c0 = c - lo < 0 ? 0 : c - lo, c1 = c + hi >= C ? C - 1 : c + hi;
-            const float *xb = x + i * C * P;
-            for (int64_t p = 0; p < P; p++) {
-                float s = 0.0f;
-                for (int64_t j = c0; j <= c1; j++)
-                    s += xb[j * P + p] * xb[j * P + p];
-                const int64_t at = (i * C + c) * P + p;
-                const float d = k + alpha * s;
-                if (D) D[at] = d;
-                y[at] = x[at] / powf(d, beta);
+    CNN_PARALLEL_FOR2(
+        N * C * P > 65536, for (int64_t i = 0; i < N; i++) {
+            for (int64_t c = 0; c < C; c++) {
+                const int64_t c0 = c - lo < 0 ? 0 : c - lo, c1 = c + hi >= C ? C - 1 : c + hi;
+                const float *xb = x + i * C * P;
+                for (int64_t p = 0; p < P; p++) {
+                    float s = 0.0f;
+                    for (int64_t j = c0; j <= c1; j++)
+                        s += xb[j * P + p] * xb[j * P + p];
+                    const int64_t at = (i * C + c) * P + p;
+                    const float d = k + alpha * s;
+                    if (D) D[at] = d;
+                    y[at] = x[at] / powf(d, beta);
+                }
             }
-        }
-    }
+        });
 }
 
 static void lrn_forward(const cnn_node *n, const float *x, float *y, float *work) {
@@ -293,23 +294,23 @@ static void lrn_backward(const cnn_node *n, const float *x, const float *y, cons
         P *= n->in_shape.dim[i];
     const int64_t lo = L->in / 2, hi = (L->in - 1) / 2;
     const float a2b = (float)(2.0 * L->alpha / (double)L->in * L->beta), beta = (float)L->beta;
-#pragma omp parallel for collapse(2) schedule(static) if (N * C * P > 65536)
-    for (int64_t i = 0; i < N; i++) {
-        for (int64_t j = 0; j < C; j++) {
-            /* c's window [c-lo, c+hi] holds j exactly when c is in [j-hi, j+lo]. */
-            const int64_t c0 = j - hi < 0 ? 0 : j - hi, c1 = j + lo >= C ? C - 1 : j + lo;
-            const int64_t base = i * C * P;
-            for (int64_t p = 0; p < P; p++) {
-                float s = 0.0f;
-                for (int64_t c = c0; c <= c1; c++) {
-                    const int64_t at = base + c * P + p;
-                    s += dy[at] * y[at] / D[at];
+    CNN_PARALLEL_FOR2(
+        N * C * P > 65536, for (int64_t i = 0; i < N; i++) {
+            for (int64_t j = 0; j < C; j++) {
+                /* c's window [c-lo, c+hi] holds j exactly when c is in [j-hi, j+lo]. */
+                const int64_t c0 = j - hi < 0 ? 0 : j - hi, c1 = j + lo >= C ? C - 1 : j + lo;
+                const int64_t base = i * C * P;
+                for (int64_t p = 0; p < P; p++) {
+                    float s = 0.0f;
+                    for (int64_t c = c0; c <= c1; c++) {
+                        const int64_t at = base + c * P + p;
+                        s += dy[at] * y[at] / D[at];
+                    }
+                    const int64_t at = base + j * P + p;
+                    dx[at] += dy[at] / powf(D[at], beta) - a2b * x[at] * s;
                 }
-                const int64_t at = base + j * P + p;
-                dx[at] += dy[at] / powf(D[at], beta) - a2b * x[at] * s;
             }
-        }
-    }
+        });
 }
 
 const cnn_op_vtable cnn_op_lrn = {

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "model_impl.h"
+#include "parallel.h"
 #include "vmath.h"
 
 static bool pool_check(const cnn_layer *L, char *err, size_t errlen) {
@@ -100,39 +101,41 @@ static void maxpool_run(const cnn_node *n, const float *x, float *y, int32_t *ar
     if (L->padding[0] == 0 && L->padding[1] == 0 && L->dilation[0] == 1 && L->dilation[1] == 1 &&
         (oh - 1) * L->stride[0] + L->kernel[0] <= H &&
         (ow - 1) * L->stride[1] + L->kernel[1] <= W && H * W <= INT32_MAX) {
-#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
-        for (int64_t pl = 0; pl < planes; pl++)
-            cnn_vmaxpool_plane(y + pl * oh * ow, arg ? arg + pl * oh * ow : NULL, x + pl * H * W, H,
-                               W, L->kernel[0], L->kernel[1], L->stride[0], L->stride[1], oh, ow);
+        CNN_PARALLEL_FOR(
+            planes * oh * ow > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+                cnn_vmaxpool_plane(y + pl * oh * ow, arg ? arg + pl * oh * ow : NULL,
+                                   x + pl * H * W, H, W, L->kernel[0], L->kernel[1], L->stride[0],
+                                   L->stride[1], oh, ow);
+            });
         return;
     }
-#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * H * W;
-        for (int64_t oy = 0; oy < oh; oy++) {
-            const int64_t y0 = oy * L->stride[0] - L->padding[0];
-            for (int64_t ox = 0; ox < ow; ox++) {
-                const int64_t x0 = ox * L->stride[1] - L->padding[1];
-                float m = -INFINITY;
-                int64_t best = -1;
-                for (int64_t i = 0; i < L->kernel[0]; i++) {
-                    const int64_t iy = y0 + i * L->dilation[0];
-                    if (iy < 0 || iy >= H) continue;
-                    for (int64_t j = 0; j < L->kernel[1]; j++) {
-                        const int64_t ix = x0 + j * L->dilation[1];
-                        if (ix < 0 || ix >= W) continue;
-                        const float v = xp[iy * W + ix];
-                        if (v > m || isnan(v) || best < 0) {
-                            m = v;
-                            best = iy * W + ix;
+    CNN_PARALLEL_FOR(
+        planes * oh * ow > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+            const float *xp = x + pl * H * W;
+            for (int64_t oy = 0; oy < oh; oy++) {
+                const int64_t y0 = oy * L->stride[0] - L->padding[0];
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    const int64_t x0 = ox * L->stride[1] - L->padding[1];
+                    float m = -INFINITY;
+                    int64_t best = -1;
+                    for (int64_t i = 0; i < L->kernel[0]; i++) {
+                        const int64_t iy = y0 + i * L->dilation[0];
+                        if (iy < 0 || iy >= H) continue;
+                        for (int64_t j = 0; j < L->kernel[1]; j++) {
+                            const int64_t ix = x0 + j * L->dilation[1];
+                            if (ix < 0 || ix >= W) continue;
+                            const float v = xp[iy * W + ix];
+                            if (v > m || isnan(v) || best < 0) {
+                                m = v;
+                                best = iy * W + ix;
+                            }
                         }
                     }
+                    y[(pl * oh + oy) * ow + ox] = m;
+                    if (arg) arg[(pl * oh + oy) * ow + ox] = (int32_t)best;
                 }
-                y[(pl * oh + oy) * ow + ox] = m;
-                if (arg) arg[(pl * oh + oy) * ow + ox] = (int32_t)best;
             }
-        }
-    }
+        });
 }
 
 static void maxpool_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
@@ -152,10 +155,11 @@ static void maxpool_backward(const cnn_node *n, const float *x, const float *y, 
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t HW = n->in_shape.dim[2] * n->in_shape.dim[3];
     const int64_t P = n->out_shape.dim[2] * n->out_shape.dim[3];
-#pragma omp parallel for schedule(static) if (planes * P > 16384)
-    for (int64_t pl = 0; pl < planes; pl++)
-        for (int64_t i = 0; i < P; i++)
-            if (arg[pl * P + i] >= 0) dx[pl * HW + arg[pl * P + i]] += dy[pl * P + i];
+    CNN_PARALLEL_FOR(
+        planes * P > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+            for (int64_t i = 0; i < P; i++)
+                if (arg[pl * P + i] >= 0) dx[pl * HW + arg[pl * P + i]] += dy[pl * P + i];
+        });
 }
 
 /* One window of AvgPool2d: its clipped bounds and PyTorch's divisor. */
@@ -201,35 +205,36 @@ static void avgpool_backward(const cnn_node *n, const float *x, const float *y, 
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
     const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
     if (avg_is_2x2(L, H, W, oh, ow)) {
-#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
-        for (int64_t pl = 0; pl < planes; pl++)
-            for (int64_t oy = 0; oy < oh; oy++) {
-                float *d0 = dx + (pl * H + 2 * oy) * W, *d1 = d0 + W;
-                const float *g = dy + (pl * oh + oy) * ow;
-                for (int64_t ox = 0; ox < ow; ox++) {
-                    const float v = g[ox] / 4.0f;
-                    d0[2 * ox] += v;
-                    d0[2 * ox + 1] += v;
-                    d1[2 * ox] += v;
-                    d1[2 * ox + 1] += v;
+        CNN_PARALLEL_FOR(
+            planes * oh * ow > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+                for (int64_t oy = 0; oy < oh; oy++) {
+                    float *d0 = dx + (pl * H + 2 * oy) * W, *d1 = d0 + W;
+                    const float *g = dy + (pl * oh + oy) * ow;
+                    for (int64_t ox = 0; ox < ow; ox++) {
+                        const float v = g[ox] / 4.0f;
+                        d0[2 * ox] += v;
+                        d0[2 * ox + 1] += v;
+                        d1[2 * ox] += v;
+                        d1[2 * ox + 1] += v;
+                    }
                 }
-            }
+            });
         return;
     }
-#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        float *dxp = dx + pl * H * W;
-        const float *dyp = dy + pl * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++)
-            for (int64_t ox = 0; ox < ow; ox++) {
-                avg_window w = avg_window_at(L, H, W, oy, ox);
-                if (w.div <= 0) continue;
-                const float g = dyp[oy * ow + ox] / (float)w.div;
-                for (int64_t iy = w.ys; iy < w.ye; iy++)
-                    for (int64_t ix = w.xs; ix < w.xe; ix++)
-                        dxp[iy * W + ix] += g;
-            }
-    }
+    CNN_PARALLEL_FOR(
+        planes * oh * ow > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+            float *dxp = dx + pl * H * W;
+            const float *dyp = dy + pl * oh * ow;
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    avg_window w = avg_window_at(L, H, W, oy, ox);
+                    if (w.div <= 0) continue;
+                    const float g = dyp[oy * ow + ox] / (float)w.div;
+                    for (int64_t iy = w.ys; iy < w.ye; iy++)
+                        for (int64_t ix = w.xs; ix < w.xe; ix++)
+                            dxp[iy * W + ix] += g;
+                }
+        });
 }
 
 /* The divisor follows PyTorch: with count_include_pad the window clipped to the
@@ -241,31 +246,32 @@ static void avgpool_forward(const cnn_node *n, const float *x, float *y, float *
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
     const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
     if (avg_is_2x2(L, H, W, oh, ow)) {
-#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
-        for (int64_t pl = 0; pl < planes; pl++)
-            for (int64_t oy = 0; oy < oh; oy++) {
-                const float *r0 = x + (pl * H + 2 * oy) * W, *r1 = r0 + W;
-                float *yr = y + (pl * oh + oy) * ow;
-                for (int64_t ox = 0; ox < ow; ox++)
-                    yr[ox] = (r0[2 * ox] + r0[2 * ox + 1] + r1[2 * ox] + r1[2 * ox + 1]) / 4.0f;
-            }
+        CNN_PARALLEL_FOR(
+            planes * oh * ow > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+                for (int64_t oy = 0; oy < oh; oy++) {
+                    const float *r0 = x + (pl * H + 2 * oy) * W, *r1 = r0 + W;
+                    float *yr = y + (pl * oh + oy) * ow;
+                    for (int64_t ox = 0; ox < ow; ox++)
+                        yr[ox] = (r0[2 * ox] + r0[2 * ox + 1] + r1[2 * ox] + r1[2 * ox + 1]) / 4.0f;
+                }
+            });
         return;
     }
-#pragma omp parallel for schedule(static) if (planes * oh * ow > 16384)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * H * W;
-        float *yp = y + pl * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++) {
-            for (int64_t ox = 0; ox < ow; ox++) {
-                avg_window w = avg_window_at(L, H, W, oy, ox);
-                float sum = 0.0f;
-                for (int64_t iy = w.ys; iy < w.ye; iy++)
-                    for (int64_t ix = w.xs; ix < w.xe; ix++)
-                        sum += xp[iy * W + ix];
-                yp[oy * ow + ox] = w.div > 0 ? sum / (float)w.div : 0.0f;
+    CNN_PARALLEL_FOR(
+        planes * oh * ow > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+            const float *xp = x + pl * H * W;
+            float *yp = y + pl * oh * ow;
+            for (int64_t oy = 0; oy < oh; oy++) {
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    avg_window w = avg_window_at(L, H, W, oy, ox);
+                    float sum = 0.0f;
+                    for (int64_t iy = w.ys; iy < w.ye; iy++)
+                        for (int64_t ix = w.xs; ix < w.xe; ix++)
+                            sum += xp[iy * W + ix];
+                    yp[oy * ow + ox] = w.div > 0 ? sum / (float)w.div : 0.0f;
+                }
             }
-        }
-    }
+        });
 }
 
 static void pool_explain(const cnn_node *n, cnn_sb *sb) {
@@ -335,22 +341,22 @@ static void adaptive_forward(const cnn_node *n, const float *x, float *y, float 
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
     const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
-#pragma omp parallel for schedule(static) if (planes * H * W > 16384)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * H * W;
-        float *yp = y + pl * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++) {
-            const int64_t ys = (oy * H) / oh, ye = ((oy + 1) * H + oh - 1) / oh;
-            for (int64_t ox = 0; ox < ow; ox++) {
-                const int64_t xs = (ox * W) / ow, xe = ((ox + 1) * W + ow - 1) / ow;
-                float sum = 0.0f;
-                for (int64_t iy = ys; iy < ye; iy++)
-                    for (int64_t ix = xs; ix < xe; ix++)
-                        sum += xp[iy * W + ix];
-                yp[oy * ow + ox] = sum / (float)((ye - ys) * (xe - xs));
+    CNN_PARALLEL_FOR(
+        planes * H * W > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+            const float *xp = x + pl * H * W;
+            float *yp = y + pl * oh * ow;
+            for (int64_t oy = 0; oy < oh; oy++) {
+                const int64_t ys = (oy * H) / oh, ye = ((oy + 1) * H + oh - 1) / oh;
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    const int64_t xs = (ox * W) / ow, xe = ((ox + 1) * W + ow - 1) / ow;
+                    float sum = 0.0f;
+                    for (int64_t iy = ys; iy < ye; iy++)
+                        for (int64_t ix = xs; ix < xe; ix++)
+                            sum += xp[iy * W + ix];
+                    yp[oy * ow + ox] = sum / (float)((ye - ys) * (xe - xs));
+                }
             }
-        }
-    }
+        });
 }
 
 static void adaptive_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
@@ -363,21 +369,21 @@ static void adaptive_backward(const cnn_node *n, const float *x, const float *y,
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
     const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
-#pragma omp parallel for schedule(static) if (planes * H * W > 16384)
-    for (int64_t pl = 0; pl < planes; pl++) {
-        float *dxp = dx + pl * H * W;
-        const float *dyp = dy + pl * oh * ow;
-        for (int64_t oy = 0; oy < oh; oy++) {
-            const int64_t ys = (oy * H) / oh, ye = ((oy + 1) * H + oh - 1) / oh;
-            for (int64_t ox = 0; ox < ow; ox++) {
-                const int64_t xs = (ox * W) / ow, xe = ((ox + 1) * W + ow - 1) / ow;
-                const float g = dyp[oy * ow + ox] / (float)((ye - ys) * (xe - xs));
-                for (int64_t iy = ys; iy < ye; iy++)
-                    for (int64_t ix = xs; ix < xe; ix++)
-                        dxp[iy * W + ix] += g;
+    CNN_PARALLEL_FOR(
+        planes * H * W > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+            float *dxp = dx + pl * H * W;
+            const float *dyp = dy + pl * oh * ow;
+            for (int64_t oy = 0; oy < oh; oy++) {
+                const int64_t ys = (oy * H) / oh, ye = ((oy + 1) * H + oh - 1) / oh;
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    const int64_t xs = (ox * W) / ow, xe = ((ox + 1) * W + ow - 1) / ow;
+                    const float g = dyp[oy * ow + ox] / (float)((ye - ys) * (xe - xs));
+                    for (int64_t iy = ys; iy < ye; iy++)
+                        for (int64_t ix = xs; ix < xe; ix++)
+                            dxp[iy * W + ix] += g;
+                }
             }
-        }
-    }
+        });
 }
 
 static void adaptive_explain(const cnn_node *n, cnn_sb *sb) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "cnnkit/train.h"
+#include "parallel.h"
 #include "util.h"
 
 /* A trainable parameter's place in the flat buffers. */
@@ -114,15 +115,15 @@ static void sgd_range(cnn_optim *o, range r, float lr) {
     const float wd = (float)c->weight_decay, mom = (float)c->momentum,
                 damp = (float)(1.0 - c->dampening);
     const bool first = o->steps == 0;
-#pragma omp parallel for schedule(static) if (r.numel > 65536)
-    for (size_t i = 0; i < r.numel; i++) {
-        float d = g[i] + wd * p[i];
-        if (buf) {
-            buf[i] = first ? d : mom * buf[i] + damp * d;
-            d = c->nesterov ? d + mom * buf[i] : buf[i];
-        }
-        p[i] -= lr * d;
-    }
+    CNN_PARALLEL_FOR(
+        r.numel > 65536, for (size_t i = 0; i < r.numel; i++) {
+            float d = g[i] + wd * p[i];
+            if (buf) {
+                buf[i] = first ? d : mom * buf[i] + damp * d;
+                d = c->nesterov ? d + mom * buf[i] : buf[i];
+            }
+            p[i] -= lr * d;
+        });
 }
 
 /* torch.optim.Adam(W) (amsgrad off): AdamW first decays p by lr*wd, Adam adds wd*p to g;
@@ -138,17 +139,17 @@ static void adam_range(cnn_optim *o, range r, float lr) {
     const float bc2 = (float)sqrt(1.0 - pow(c->beta2, t));
     const float wd = (float)c->weight_decay;
     const bool decoupled = c->kind == CNN_OPTIM_ADAMW;
-#pragma omp parallel for schedule(static) if (r.numel > 65536)
-    for (size_t i = 0; i < r.numel; i++) {
-        float gi = g[i];
-        if (decoupled)
-            p[i] *= 1.0f - lr * wd;
-        else
-            gi += wd * p[i];
-        m[i] = b1 * m[i] + (1.0f - b1) * gi;
-        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-        p[i] -= step * m[i] / (sqrtf(v[i]) / bc2 + eps);
-    }
+    CNN_PARALLEL_FOR(
+        r.numel > 65536, for (size_t i = 0; i < r.numel; i++) {
+            float gi = g[i];
+            if (decoupled)
+                p[i] *= 1.0f - lr * wd;
+            else
+                gi += wd * p[i];
+            m[i] = b1 * m[i] + (1.0f - b1) * gi;
+            v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+            p[i] -= step * m[i] / (sqrtf(v[i]) / bc2 + eps);
+        });
 }
 
 void cnn_optim_step(cnn_optim *o, double lr) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "simd.h"
 #include "vmath.h"
 
@@ -153,7 +154,8 @@ void cnn_vactivation(cnn_op op, float *y, const float *x, size_t n) {
 
 void cnn_vactivation_shared(cnn_op op, float *y, const float *x, size_t n) {
     const size_t block = 4096;
-#pragma omp parallel for schedule(static) if (n > 65536)
-    for (size_t i = 0; i < n; i += block)
-        cnn_vactivation(op, y + i, x + i, n - i < block ? n - i : block);
+    CNN_PARALLEL_FOR(
+        n > 65536, for (size_t i = 0; i < n; i += block) {
+            cnn_vactivation(op, y + i, x + i, n - i < block ? n - i : block);
+        });
 }

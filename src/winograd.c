@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "parallel.h"
 #include "simd.h"
 #include "winograd.h"
 #include "winograd_tables.h"
@@ -352,17 +353,17 @@ void cnn_winograd_kernels(const cnn_wino *f, float *u, const float *w, int64_t O
                           bool flip) {
     const int64_t OCC = OC * C, rr = (int64_t)f->r * f->r;
     kernels_fn *fn = pick().kernels;
-#pragma omp parallel for schedule(static) if (OCC > 4096)
-    for (int64_t i0 = 0; i0 < OCC; i0 += WL) {
-        /* Entry i = (o, c) of u: w[o][c], or with flip w[c][o] turned by 180 degrees. */
-        const int nl = OCC - i0 < WL ? (int)(OCC - i0) : WL;
-        int64_t base[WL];
-        for (int l = 0; l < WL; l++) {
-            const int64_t i = i0 + (l < nl ? l : 0), o = i / C, c = i % C;
-            base[l] = (flip ? c * OC + o : i) * rr;
-        }
-        fn(f, u + i0, OCC, w, base, f->r, flip, nl);
-    }
+    CNN_PARALLEL_FOR(
+        OCC > 4096, for (int64_t i0 = 0; i0 < OCC; i0 += WL) {
+            /* Entry i = (o, c) of u: w[o][c], or with flip w[c][o] turned by 180 degrees. */
+            const int nl = OCC - i0 < WL ? (int)(OCC - i0) : WL;
+            int64_t base[WL];
+            for (int l = 0; l < WL; l++) {
+                const int64_t i = i0 + (l < nl ? l : 0), o = i / C, c = i % C;
+                base[l] = (flip ? c * OC + o : i) * rr;
+            }
+            fn(f, u + i0, OCC, w, base, f->r, flip, nl);
+        });
 }
 
 /* V[e][c][t] = (BT d B)[e] for every input tile d, zero outside the image

@@ -1,10 +1,11 @@
 /* test_kernels.c - cnnkit's own kernels against their definitions in plain
- * double-precision loops: the register-tiled matrix product, the direct
- * convolution and weight gradient, im2col and col2im, the vector sigmoid
- * and max pool, and a Conv2d layer down each of its paths (chunked; per
- * image, direct where it applies; Winograd's three variants). CTest runs it once per
- * instruction set (CNNKIT_SIMD), so every build of every kernel this
- * machine can run is checked. */
+ * double-precision loops: the register-tiled matrix product and the dot
+ * products behind small Linear layers, the direct convolution and weight
+ * gradient, im2col and col2im, the vector sigmoid and max pool, and a Conv2d
+ * layer down each of its paths (chunked; per image, direct where it applies;
+ * Winograd's three variants). CTest runs it once per instruction set
+ * (CNNKIT_SIMD), so every build of every kernel this machine can run is
+ * checked. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdbool.h>
@@ -89,6 +90,49 @@ static const cnn_conv_geom geoms[] = {
     {5, 12, 12, 4, 12, 12, 1, 1, 0, 0},  {3, 11, 11, 8, 5, 5, 5, 5, -1, -1},
     {3, 12, 11, 20, 10, 9, 3, 3, 0, 0},
 };
+
+static void gemm_nt_should_equal_the_dot_products_for_every_tile_shape(void **state) {
+    (void)state;
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 2, 0);
+    /* Rows on both sides of the 2- and 4-row tiles, columns on both sides of
+     * 4, and K on both sides of the 8 and 16 lanes (LeNet's 400 -> 120 too). */
+    const int shapes[][3] = {{1, 120, 400}, {1, 84, 120}, {1, 10, 84}, {2, 5, 16}, {3, 7, 17},
+                             {4, 4, 8},     {5, 9, 1},    {8, 3, 33},  {7, 1, 15}, {1, 1, 1}};
+    double worst = 0.0;
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        const int lda = K + 3, ldb = K + 1, ldc = N + 2;
+        float *A = random_floats(&rng, (size_t)M * lda), *B = random_floats(&rng, (size_t)N * ldb);
+        float *bias = random_floats(&rng, (size_t)N), *C = random_floats(&rng, (size_t)M * ldc);
+        float *C0 = malloc((size_t)M * ldc * sizeof *C0);
+        assert_non_null(C0);
+        for (int with_bias = 0; with_bias < 2; with_bias++) {
+            memcpy(C0, C, (size_t)M * ldc * sizeof *C);
+            cnn_gemm_nt(M, N, K, A, lda, B, ldb, C, ldc, with_bias ? bias : NULL);
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < ldc; j++) {
+                    if (j >= N) { /* past the matrix: untouched */
+                        assert_true(C[i * ldc + j] == C0[i * ldc + j]);
+                        continue;
+                    }
+                    double ref = with_bias ? bias[j] : 0.0, mag = 1;
+                    for (int k = 0; k < K; k++) {
+                        ref += (double)A[i * lda + k] * B[j * ldb + k];
+                        mag += fabs((double)A[i * lda + k] * B[j * ldb + k]);
+                    }
+                    const double err = fabs(C[i * ldc + j] - ref) / mag;
+                    if (err > worst) worst = err;
+                    if (err > 1e-6)
+                        fail_msg("gemm_nt %dx%dx%d: C[%d][%d] = %.9g, expected %.9g", M, N, K, i,
+                                 j, C[i * ldc + j], ref);
+                }
+        }
+        free(A), free(B), free(bias), free(C), free(C0);
+    }
+    printf("  gemm_nt (%s): worst error %.3g of the sum of |terms|\n",
+           cnn_simd_name(cnn_simd_level()), worst);
+}
 
 static void direct_kernels_should_equal_the_plain_loops(void **state) {
     (void)state;
@@ -644,6 +688,7 @@ int main(void) {
     printf("kernels: %s\n", cnn_simd_name(cnn_simd_level()));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm_should_equal_the_plain_product_for_every_tile_shape),
+        cmocka_unit_test(gemm_nt_should_equal_the_dot_products_for_every_tile_shape),
         cmocka_unit_test(direct_kernels_should_equal_the_plain_loops),
         cmocka_unit_test(im2col_and_col2im_should_follow_their_definitions),
         cmocka_unit_test(sigmoid_should_be_within_two_ulp_and_keep_nan),
