@@ -158,37 +158,74 @@ CNN_TARGET_AVX512 static void im2col_strided_avx512(float *col, int64_t ld, cons
 }
 
 /* Stride 1, gathered by the destination: each 16 floats of an input row
- * dx[c][iy] take the kw entries of every col row (c, ki, *) that fall on
- * them, and are written once. (Scattering row by row instead stores to a
- * place that the next row's load overlaps, shifted by one float, which
- * defeats store forwarding: 2.7x slower on LeNet's second layer.) */
+ * dx[c][iy] take the entries of every col row (c, ki, kj) that fall on
+ * them, summed in a register, and are written once. (Scattering row by row
+ * instead stores to a place that the next row's load overlaps, shifted by
+ * one float, which defeats store forwarding: 2.7x slower on LeNet's second
+ * layer.) The lanes each kj reads depend on the 16 columns only: up to
+ * COL2IM_KW of them are worked out once per column block, not per row;
+ * and up to 4 channels run side by side (col2im_row). LeNet's training
+ * step at batch 256: col2im 10.6% of its time before, 6.1% after, conv2's
+ * backward pass 2.0 -> 1.6 ms. */
+#define COL2IM_KW 16
+
+CNN_TARGET_AVX512 __attribute__((always_inline)) static inline __mmask16
+col2im_lanes(const cnn_patch_geom *g, int64_t ix0, int64_t kj) {
+    /* ox = ix + pw - kj*dw for ix = ix0 + lane. */
+    const int64_t o0 = ix0 + g->pw - kj * g->dw;
+    return lane_range(-o0, g->ow - o0) & lane_range(0, g->W - ix0);
+}
+
+/* Row iy of nc channels from c (nc constant at each call): the sums run in
+ * the order of col's rows, one chain per channel, so that the additions of
+ * one channel overlap the other's. */
+CNN_TARGET_AVX512 __attribute__((always_inline)) static inline void
+col2im_row(const int nc, float *dx, const float *col, int64_t ld, const cnn_patch_geom *g,
+           const __mmask16 *lanes, int64_t c, int64_t iy, int64_t ix0) {
+    const int64_t kk = g->kh * g->kw, plane = g->H * g->W, step = kk * ld;
+    const __mmask16 wm = lane_range(0, g->W - ix0);
+    float *dr = dx + (c * g->H + iy) * g->W + ix0;
+    __m512 acc[4];
+    for (int j = 0; j < nc; j++)
+        acc[j] = _mm512_maskz_loadu_ps(wm, dr + j * plane);
+    for (int64_t ki = 0; ki < g->kh; ki++) {
+        /* iy = oy*sh - ph + ki*dh */
+        const int64_t t = iy + g->ph - ki * g->dh;
+        if (t < 0 || t % g->sh != 0 || t / g->sh >= g->oh) continue;
+        const float *row = col + (c * kk + ki * g->kw) * ld + t / g->sh * g->ow;
+        for (int64_t kj = 0; kj < g->kw; kj++) {
+            const int64_t o0 = ix0 + g->pw - kj * g->dw;
+            const __mmask16 m = kj < COL2IM_KW ? lanes[kj] : col2im_lanes(g, ix0, kj);
+            /* The address is formed as an integer: o0 may point before the row. */
+            const float *src = (const float *)((uintptr_t)(row + kj * ld) + (uintptr_t)(o0 * 4));
+            for (int j = 0; j < nc; j++)
+                acc[j] = _mm512_add_ps(acc[j], _mm512_maskz_loadu_ps(m, src + j * step));
+        }
+    }
+    for (int j = 0; j < nc; j++)
+        _mm512_mask_storeu_ps(dr + j * plane, wm, acc[j]);
+}
+
 CNN_TARGET_AVX512 static void col2im_avx512(float *dx, const float *col, int64_t ld,
                                             const cnn_patch_geom *g) {
-    const int64_t ow = g->ow, kk = g->kh * g->kw;
-    for (int64_t c = 0; c < g->C; c++) {
-        for (int64_t ki = 0; ki < g->kh; ki++) {
-            const float *rows = col + (c * kk + ki * g->kw) * ld;
-            for (int64_t oy = 0; oy < g->oh; oy++) {
-                const int64_t iy = oy * g->sh - g->ph + ki * g->dh;
-                if (iy < 0 || iy >= g->H) continue;
-                float *dr = dx + (c * g->H + iy) * g->W;
-                for (int64_t ix0 = 0; ix0 < g->W; ix0 += 16) {
-                    const __mmask16 wm = lane_range(0, g->W - ix0);
-                    __m512 acc = _mm512_maskz_loadu_ps(wm, dr + ix0);
-                    for (int64_t kj = 0; kj < g->kw; kj++) {
-                        /* ox = ix + pw - kj*dw for ix = ix0 + lane. */
-                        const int64_t o0 = ix0 + g->pw - kj * g->dw;
-                        const __mmask16 m = lane_range(-o0, ow - o0) & wm;
-                        const float *src = (const float *)((uintptr_t)(rows + kj * ld + oy * ow) +
-                                                           (uintptr_t)(o0 * 4));
-                        acc = _mm512_add_ps(acc, _mm512_maskz_loadu_ps(m, src));
-                    }
-                    _mm512_mask_storeu_ps(dr + ix0, wm, acc);
+    __mmask16 lanes[COL2IM_KW];
+    for (int64_t ix0 = 0; ix0 < g->W; ix0 += 16) {
+        for (int64_t kj = 0; kj < g->kw && kj < COL2IM_KW; kj++)
+            lanes[kj] = col2im_lanes(g, ix0, kj);
+        for (int64_t c = 0; c < g->C;) {
+            const int nc = g->C - c >= 4 ? 4 : (int)(g->C - c);
+            for (int64_t iy = 0; iy < g->H; iy++)
+                switch (nc) {
+                case 4: col2im_row(4, dx, col, ld, g, lanes, c, iy, ix0); break;
+                case 3: col2im_row(3, dx, col, ld, g, lanes, c, iy, ix0); break;
+                case 2: col2im_row(2, dx, col, ld, g, lanes, c, iy, ix0); break;
+                default: col2im_row(1, dx, col, ld, g, lanes, c, iy, ix0); break;
                 }
-            }
+            c += nc;
         }
     }
 }
+
 /* The same two with AVX2's 8 lanes, masks as integer vectors. */
 CNN_TARGET_AVX2 static inline __m256i lane_range8(int64_t lo, int64_t hi) {
     if (lo < 0) lo = 0;

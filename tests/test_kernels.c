@@ -248,6 +248,9 @@ static void im2col_and_col2im_should_follow_their_definitions(void **state) {
         {1, 20, 17, 11, 11, 4, 4, 2, 2, 1, 1, 4, 3}, {2, 7, 7, 7, 7, 1, 1, 3, 9, 1, 1, 7, 19},
         /* AlexNet's first layer, smaller, and a stride 2: rows long enough for vectors */
         {1, 64, 64, 11, 11, 4, 4, 1, 1, 1, 1, 14, 14}, {2, 40, 41, 3, 3, 2, 2, 1, 1, 1, 1, 20, 21},
+        /* stride 2 down and 1 across; a kernel wider than col2im's cached lanes; 6 channels */
+        {2, 13, 12, 3, 3, 2, 1, 1, 1, 1, 1, 7, 12},    {1, 6, 40, 1, 18, 1, 1, 0, 0, 1, 1, 6, 23},
+        {6, 9, 20, 3, 3, 1, 1, 1, 1, 1, 1, 9, 20},
     };
     cnn_rng rng;
     cnn_rng_seed(&rng, 4, 0);
