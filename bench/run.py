@@ -15,8 +15,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MACS = {"lenet": 423038, "alexnet": 938754826}
 
 
+# The environment of every measured process: set by main() (see --keep-openblas-coretype).
+ENV = dict(os.environ)
+
+
 def run_json(cmd):
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=ENV).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -69,11 +73,18 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="the main rows only, 2 s each")
+    ap.add_argument("--keep-openblas-coretype", action="store_true",
+                    help="keep the environment's OPENBLAS_CORETYPE (by default every process "
+                    "runs without it: OpenBLAS picks its kernels for this CPU)")
     args = ap.parse_args()
+    pinned = os.environ.get("OPENBLAS_CORETYPE")
+    if not args.keep_openblas_coretype:
+        ENV.pop("OPENBLAS_CORETYPE", None)
     threads = os.cpu_count()
     sec = 2.0 if args.quick else 3.0
     peak = float(subprocess.run([args.peak], check=True, capture_output=True, text=True).stdout)
-    kernels = run_json([args.cnnkit, "bench", "lenet", "--seconds", "0.1", "--json"])["kernels"]
+    probe = run_json([args.cnnkit, "bench", "lenet", "--seconds", "0.1", "--json"])
+    kernels, blas = probe["kernels"], probe["openblas"]
     rows = [  # (label, model, batch, train, size)
         ("LeNet training step, batch 256", "lenet", 256, True, None),
         ("LeNet inference, batch 256", "lenet", 256, False, None),
@@ -114,10 +125,14 @@ def main():
                 model, batch, "training" if train else "inference", size or "-", th,
                 r["images_per_second"]), flush=True)
     meta = {"date": datetime.date.today().isoformat(), "machine": machine(), "threads": threads,
-            "fma_peak_gflops": peak, "cnnkit_kernels": kernels,
+            "fma_peak_gflops": peak, "cnnkit_kernels": kernels, "openblas_core": blas,
+            "environment_openblas_coretype": pinned,
             "command": " ".join(["bench/run.sh"] + sys.argv[5:])}
-    print("machine: %s; FMA peak %.0f GFLOP/s on %d threads; cnnkit's kernels: %s" % (
-        meta["machine"], peak, threads, kernels))
+    print("machine: %s; FMA peak %.0f GFLOP/s on %d threads; cnnkit's kernels: %s; OpenBLAS "
+          "(cnnkit and PyTorch): %s%s" % (
+              meta["machine"], peak, threads, kernels, blas,
+              "" if not pinned else " (the environment's OPENBLAS_CORETYPE=%s %s)" % (
+                  pinned, "kept" if args.keep_openblas_coretype else "unset")))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"meta": meta, "rows": results, "scaling": scaling}, f, indent=1)

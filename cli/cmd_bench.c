@@ -200,16 +200,17 @@ int cmd_bench(int argc, char **argv) {
     const double rss_mb = (double)ru.ru_maxrss / 1024.0;
     if (json) {
         printf("{\"model\": \"%s\", \"batch\": %llu, \"train\": %s, \"threads\": %d, "
-               "\"kernels\": \"%s\", \"images_per_second\": %.3f, \"seconds_per_iteration\": "
-               "%.6f, \"gflops\": %.3f, \"peak_rss_mb\": %.1f}\n",
+               "\"kernels\": \"%s\", \"openblas\": \"%s\", \"images_per_second\": %.3f, "
+               "\"seconds_per_iteration\": %.6f, \"gflops\": %.3f, \"peak_rss_mb\": %.1f}\n",
                argv[optind], batch, train ? "true" : "false", omp_get_max_threads(),
-               cnn_simd_name(cnn_simd_level()), ips, elapsed / (double)iters, gflops, rss_mb);
+               cnn_simd_name(cnn_simd_level()), cnn_blas_core(), ips, elapsed / (double)iters,
+               gflops, rss_mb);
     } else {
-        printf("%s %s, batch %llu, %d threads, %s kernels: %.1f images/s (%.3f ms per "
-               "iteration, %lld iterations), %.1f GFLOP/s, peak RSS %.0f MB\n",
+        printf("%s %s, batch %llu, %d threads, %s kernels, OpenBLAS %s: %.1f images/s (%.3f ms "
+               "per iteration, %lld iterations), %.1f GFLOP/s, peak RSS %.0f MB\n",
                argv[optind], train ? "training step" : "inference", batch, omp_get_max_threads(),
-               cnn_simd_name(cnn_simd_level()), ips, 1e3 * elapsed / (double)iters,
-               (long long)iters, gflops, rss_mb);
+               cnn_simd_name(cnn_simd_level()), cnn_blas_core(), ips,
+               1e3 * elapsed / (double)iters, (long long)iters, gflops, rss_mb);
     }
     if (profile && !json) {
         double total = 0.0;

@@ -1,5 +1,6 @@
 /* simd.c - picks the kernels' instruction set once: the best the CPU has,
- * capped by CNNKIT_SIMD. */
+ * capped by CNNKIT_SIMD; and names OpenBLAS's. */
+#include <cblas.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,3 +38,5 @@ cnn_simd cnn_simd_level(void) {
     }
     return (cnn_simd)l;
 }
+
+const char *cnn_blas_core(void) { return openblas_get_corename(); }

@@ -27,6 +27,11 @@ cnn_simd cnn_simd_level(void);
 /* "generic", "avx2" or "avx512". */
 const char *cnn_simd_name(cnn_simd s);
 
+/* The kernels OpenBLAS runs in this process ("Haswell", "SkylakeX",
+ * "Cooperlake", ...): its own pick for the CPU, or the environment's
+ * OPENBLAS_CORETYPE, which it reads once, when it loads. */
+const char *cnn_blas_core(void);
+
 #ifdef __cplusplus
 }
 #endif
