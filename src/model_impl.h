@@ -112,7 +112,7 @@ struct cnn_node {
     /* The elementwise activation after this Conv2d or Linear, which the op
      * applies to its own output while it is in cache; the activation's node is
      * then a view in inference and skips its forward in training (see
-     * act_fused in model.c). */
+     * act_after_layer in model.c). */
     bool has_act;
     cnn_op act;
     /* Training plans only: this activation runs in place on its input, the
