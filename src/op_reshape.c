@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "model_impl.h"
+#include "parallel.h"
 
 /* The output shares the input's memory (is_view), so there is nothing to compute. */
 static void view_forward(const cnn_node *n, const float *x, float *y, float *work) {
@@ -114,20 +115,36 @@ static size_t dropout_aux_bytes(const cnn_node *n) {
     return numel * sizeof(float);
 }
 
+/* Elements per share of the mask; each share jumps ahead in the stream to
+ * its first element. */
+#define DROPOUT_CHUNK 16384
+
 /* Training: keep each element with probability 1-p and scale it by 1/(1-p),
  * as PyTorch does; the mask (0 or the scale) is kept for the backward pass.
- * One generator, in order, so a step's mask is the same on any thread count. */
+ * Element i draws the i-th number of the generator's stream, whichever
+ * thread runs it, so a step's mask is the same on any thread count. The
+ * draws are split over the threads: one after another, and with a branch
+ * on each, they took 2.8 ms of AlexNet's training step at batch 64. */
 static void dropout_forward_train(cnn_node *n, const float *x, float *y, void *aux, float *work,
                                   cnn_rng *rng) {
     (void)work;
     float *mask = aux;
-    const size_t N = dropout_aux_bytes(n) / sizeof(float);
+    const int64_t N = (int64_t)(dropout_aux_bytes(n) / sizeof(float));
     const float keep = (float)(1.0 - n->L.p);
     const float scale = keep > 0.0f ? 1.0f / keep : 0.0f;
-    for (size_t i = 0; i < N; i++)
-        mask[i] = cnn_rng_uniform(rng) < keep ? scale : 0.0f;
-    for (size_t i = 0; i < N; i++)
-        y[i] = x[i] * mask[i];
+    const cnn_rng start = *rng;
+    CNN_PARALLEL_FOR(
+        N > DROPOUT_CHUNK, for (int64_t i0 = 0; i0 < N; i0 += DROPOUT_CHUNK) {
+            cnn_rng r = start;
+            cnn_rng_advance(&r, (uint64_t)i0);
+            const int64_t i1 = i0 + DROPOUT_CHUNK < N ? i0 + DROPOUT_CHUNK : N;
+            for (int64_t i = i0; i < i1; i++) {
+                /* No branch: a coin toss mispredicts half the time. */
+                mask[i] = scale * (float)(cnn_rng_uniform(&r) < keep);
+                y[i] = x[i] * mask[i];
+            }
+        });
+    cnn_rng_advance(rng, (uint64_t)N);
 }
 
 static void dropout_backward(const cnn_node *n, const float *x, const float *y, const float *dy,

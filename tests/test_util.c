@@ -54,6 +54,18 @@ static void pcg32_should_match_the_reference_stream(void **state) {
         assert_true(u >= 0.0f && u < 1.0f);
         assert_true(cnn_rng_below(&r, 7) < 7);
     }
+    /* Jumping ahead lands where that many draws would. */
+    const uint64_t skips[] = {0, 1, 2, 3, 7, 64, 1000, 4097};
+    for (int i = 0; i < 8; i++) {
+        cnn_rng a, b;
+        cnn_rng_seed(&a, 42, 54);
+        cnn_rng_seed(&b, 42, 54);
+        for (uint64_t k = 0; k < skips[i]; k++)
+            cnn_rng_u32(&a);
+        cnn_rng_advance(&b, skips[i]);
+        for (int k = 0; k < 4; k++)
+            assert_int_equal(cnn_rng_u32(&a), cnn_rng_u32(&b));
+    }
 }
 
 static void every_status_should_have_a_name(void **state) {

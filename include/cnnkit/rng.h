@@ -31,6 +31,9 @@ float cnn_rng_uniform(cnn_rng *r);
 float cnn_rng_range(cnn_rng *r, float lo, float hi);
 /* Uniform integer in [0, n), without modulo bias; n > 0. */
 uint32_t cnn_rng_below(cnn_rng *r, uint32_t n);
+/* Skips delta outputs of cnn_rng_u32 in O(log delta) steps (PCG's jump
+ * ahead), so threads can each draw their own part of one stream. */
+void cnn_rng_advance(cnn_rng *r, uint64_t delta);
 
 #ifdef __cplusplus
 }
