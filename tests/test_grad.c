@@ -286,12 +286,52 @@ static void backward_should_require_a_training_forward(void **state) {
     cnn_model_free(m);
 }
 
+/* Dropout's mask is drawn on every thread, each share jumping ahead in the
+ * one stream: the same mask on 1, 2 and 3 threads, over more elements than
+ * one share (16384) holds. */
+static void dropout_mask_should_not_depend_on_the_thread_count(void **state) {
+    (void)state;
+    enum { N = 3 * 7000 };
+    cnn_shape in = cnn_shape_make(2, (int64_t[]){3, 7000});
+    cnn_tensor x;
+    assert_int_equal(cnn_tensor_alloc(&x, &in), CNN_OK);
+    for (size_t i = 0; i < N; i++)
+        x.data[i] = 1.0f;
+    float *first = malloc(N * sizeof(float));
+    assert_non_null(first);
+    for (int t = 1; t <= 3; t++) {
+        cnn_set_threads(t);
+        cnn_model *m = cnn_model_new("Sequential");
+        cnn_layer drop = cnn_dropout(0.3);
+        assert_true(cnn_model_add_layer(m, 0, "0", &drop) >= 0);
+        const float *y = cnn_model_forward_train(m, &x, 11, 3);
+        if (!y) fail_msg("%s", cnn_model_error(m));
+        if (t == 1) {
+            size_t kept = 0;
+            for (size_t i = 0; i < N; i++) {
+                assert_true(y[i] == 0.0f || y[i] == 1.0f / 0.7f);
+                kept += y[i] != 0.0f;
+            }
+            printf("  dropout(0.3) kept %zu of %d\n", kept, N);
+            assert_true(kept > 0.68 * N && kept < 0.72 * N);
+            memcpy(first, y, N * sizeof(float));
+        } else {
+            assert_memory_equal(first, y, N * sizeof(float));
+        }
+        cnn_model_free(m);
+    }
+    cnn_set_threads(0);
+    free(first);
+    cnn_tensor_free(&x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_layer_backward_should_match_finite_differences),
         cmocka_unit_test(zoo_models_backward_should_match_finite_differences),
         cmocka_unit_test(cross_entropy_gradient_should_match_finite_differences),
         cmocka_unit_test(backward_should_require_a_training_forward),
+        cmocka_unit_test(dropout_mask_should_not_depend_on_the_thread_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
