@@ -504,6 +504,23 @@ static bool act_in_place(const cnn_model *m, int i, bool train) {
     return train && act_after_layer(m, i);
 }
 
+/* The elementwise activation before node i when i is an AvgPool2d(2) that
+ * alone reads it: in training, the pool's backward pass runs the
+ * activation's too, in one pass (cnn_vavgpool2_act_backward), and the
+ * activation's node skips its own. -1 otherwise. */
+static int act_before_pool(const cnn_model *m, int i) {
+    const cnn_node *n = &m->nodes[i];
+    if (n->L.op != CNN_OP_AVGPOOL2D || n->n_in != 1 || n->in[0] < 0) return -1;
+    const int p = n->in[0];
+    const cnn_op op = m->nodes[p].L.op;
+    if (op != CNN_OP_RELU && op != CNN_OP_SIGMOID && op != CNN_OP_TANH) return -1;
+    if (m->nodes[p].n_in != 1 || !cnn_avgpool_takes_act(n)) return -1;
+    for (int k = p + 1; k < m->n_nodes; k++)
+        for (int j = 0; j < m->nodes[k].n_in; j++)
+            if (k != i && m->nodes[k].in[j] == p) return -1;
+    return p;
+}
+
 /* A plan's sizes: the activation arena, the workspace and the gradient arena in
  * floats, the training aux memory in bytes. */
 typedef struct plan_sizes {
@@ -717,6 +734,16 @@ static cnn_status plan(cnn_model *m, int mode) {
             m->nodes[m->nodes[i].in[0]].has_act = true;
             m->nodes[m->nodes[i].in[0]].act = m->nodes[i].L.op;
         }
+        for (int i = 0; i < m->n_nodes; i++)
+            m->nodes[i].bwd_act_fused = m->nodes[i].bwd_skip = false;
+        for (int i = 0; train && i < m->n_nodes; i++) {
+            const int p = act_before_pool(m, i);
+            if (p < 0) continue;
+            m->nodes[i].bwd_act_fused = true;
+            m->nodes[i].bwd_act = m->nodes[p].L.op;
+            m->nodes[i].bwd_act_sets = m->nodes[p].zero_din;
+            m->nodes[p].bwd_skip = true;
+        }
     }
     free(off);
     free(zero);
@@ -903,10 +930,18 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
     memcpy(m->darena + last->grad_offset, dy, numel * sizeof(float));
     for (int i = m->n_nodes - 1; i >= 0; i--) {
         cnn_node *n = &m->nodes[i];
+        if (n->bwd_skip) { /* run by the pool after it */
+            if (m->grad_hook) m->grad_hook(m->grad_hook_ctx, i);
+            continue;
+        }
         const bool from_input = n->in[0] < 0;
         const float *in = from_input ? x : m->arena + m->nodes[n->in[0]].out_offset;
         float *din = from_input ? dx : m->darena + m->nodes[n->in[0]].grad_offset;
         float *dout = m->darena + n->grad_offset;
+        if (n->bwd_act_fused) { /* into the activation's input gradient */
+            const cnn_node *a = &m->nodes[n->in[0]];
+            din = a->in[0] < 0 ? dx : m->darena + m->nodes[a->in[0]].grad_offset;
+        }
         if (din == dout) continue; /* a view: its gradient is already its input's */
         /* Gradients accumulate (a node may feed several): each starts from zero, set
          * by the first node to add to it; the arena reuses the memory of dead ones. */
@@ -914,7 +949,7 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
             cnn_shape_numel(&n->out_shape, &numel);
             zero_floats(dout, numel);
         }
-        if (n->zero_din && din && !n->vt->sets_dx) {
+        if (n->zero_din && din && !n->vt->sets_dx && !n->bwd_act_fused) {
             cnn_shape_numel(&n->in_shape, &numel);
             zero_floats(din, numel);
         }

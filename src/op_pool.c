@@ -193,9 +193,23 @@ static bool avg_is_2x2(const cnn_layer *L, int64_t H, int64_t W, int64_t oh, int
            L->padding[0] == 0 && L->padding[1] == 0 && 2 * oh <= H && 2 * ow <= W;
 }
 
+/* The widest output row whose input gradient cnn_vavgpool2_act_backward
+ * builds on the stack. */
+#define POOL2_ACT_MAX_OW 512
+
+bool cnn_avgpool_takes_act(const cnn_node *n) {
+    return n->in_shape.ndim == 4 && n->out_shape.dim[3] <= POOL2_ACT_MAX_OW &&
+           avg_is_2x2(&n->L, n->in_shape.dim[2], n->in_shape.dim[3], n->out_shape.dim[2],
+                      n->out_shape.dim[3]);
+}
+
+/* With bwd_act_fused, x is the activation's output and dx its input's
+ * gradient: one pass instead of zeroing the pool's input gradient, adding
+ * to it and reading it back in the activation's backward pass. LeNet's
+ * first sigmoid and pool at batch 256: 0.36 -> 0.26 ms backward; the
+ * training step 3-5% faster in paired runs on Zen 5. */
 static void avgpool_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
                              float *dx, const void *aux, float *work) {
-    (void)x;
     (void)y;
     (void)aux;
     (void)work;
@@ -204,6 +218,21 @@ static void avgpool_backward(const cnn_node *n, const float *x, const float *y, 
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
     const int64_t oh = n->out_shape.dim[2], ow = n->out_shape.dim[3];
+    if (n->bwd_act_fused) {
+        /* With no row left out of the windows (H = 2*oh), a run of planes is
+         * one tall plane: one call per 16 planes, not per plane (LeNet's
+         * conv2 planes are 10x10). */
+        const int64_t run = H == 2 * oh ? 16 : 1;
+        CNN_PARALLEL_FOR(
+            planes * H * W > 16384, for (int64_t p0 = 0; p0 < planes; p0 += run) {
+                const int64_t k = planes - p0 < run ? planes - p0 : run;
+                float v[2 * POOL2_ACT_MAX_OW];
+                cnn_vavgpool2_act_backward(n->bwd_act, dx + p0 * H * W, x + p0 * H * W,
+                                           dy + p0 * oh * ow, k * H, W, k * oh, ow,
+                                           !n->bwd_act_sets, v);
+            });
+        return;
+    }
     if (avg_is_2x2(L, H, W, oh, ow)) {
         CNN_PARALLEL_FOR(
             planes * oh * ow > 16384, for (int64_t pl = 0; pl < planes; pl++) {

@@ -159,3 +159,85 @@ void cnn_vactivation_shared(cnn_op op, float *y, const float *x, size_t n) {
             cnn_vactivation(op, y + i, x + i, n - i < block ? n - i : block);
         });
 }
+
+/* One row of cnn_vavgpool2_act_backward: n values of g in v. Each product in
+ * the order the separate passes take: (g * y) * (1 - y), g * (1 - y * y). */
+__attribute__((always_inline)) static inline void
+pool2_act_row(cnn_op act, float *d, const float *y, const float *v, int64_t n, bool add) {
+    switch (act) {
+    case CNN_OP_RELU:
+        if (add)
+            for (int64_t c = 0; c < n; c++)
+                d[c] += y[c] > 0.0f ? v[c] : 0.0f;
+        else
+            for (int64_t c = 0; c < n; c++)
+                d[c] = y[c] > 0.0f ? v[c] : 0.0f;
+        break;
+    case CNN_OP_SIGMOID:
+        if (add)
+            for (int64_t c = 0; c < n; c++)
+                d[c] += v[c] * y[c] * (1.0f - y[c]);
+        else
+            for (int64_t c = 0; c < n; c++)
+                d[c] = v[c] * y[c] * (1.0f - y[c]);
+        break;
+    default: /* Tanh */
+        if (add)
+            for (int64_t c = 0; c < n; c++)
+                d[c] += v[c] * (1.0f - y[c] * y[c]);
+        else
+            for (int64_t c = 0; c < n; c++)
+                d[c] = v[c] * (1.0f - y[c] * y[c]);
+        break;
+    }
+}
+
+__attribute__((always_inline)) static inline void pool2_act_body(cnn_op act, float *dx,
+                                                                 const float *y, const float *dy,
+                                                                 int64_t H, int64_t W, int64_t oh,
+                                                                 int64_t ow, bool add, float *v) {
+    for (int64_t r = 0; r < H; r++) {
+        float *d = dx + r * W;
+        int64_t c = 0;
+        if (r < 2 * oh) {
+            if (r % 2 == 0)
+                for (int64_t ox = 0; ox < ow; ox++)
+                    v[2 * ox] = v[2 * ox + 1] = dy[r / 2 * ow + ox] / 4.0f;
+            pool2_act_row(act, d, y + r * W, v, 2 * ow, add);
+            c = 2 * ow;
+        }
+        if (!add)
+            for (; c < W; c++)
+                d[c] = 0.0f;
+    }
+}
+
+static void pool2_act_generic(cnn_op act, float *dx, const float *y, const float *dy, int64_t H,
+                              int64_t W, int64_t oh, int64_t ow, bool add, float *v) {
+    pool2_act_body(act, dx, y, dy, H, W, oh, ow, add, v);
+}
+
+#if CNN_HAVE_X86_KERNELS
+CNN_TARGET_AVX512 static void pool2_act_avx512(cnn_op act, float *dx, const float *y,
+                                               const float *dy, int64_t H, int64_t W, int64_t oh,
+                                               int64_t ow, bool add, float *v) {
+    pool2_act_body(act, dx, y, dy, H, W, oh, ow, add, v);
+}
+CNN_TARGET_AVX2 static void pool2_act_avx2(cnn_op act, float *dx, const float *y, const float *dy,
+                                           int64_t H, int64_t W, int64_t oh, int64_t ow, bool add,
+                                           float *v) {
+    pool2_act_body(act, dx, y, dy, H, W, oh, ow, add, v);
+}
+#endif
+
+void cnn_vavgpool2_act_backward(cnn_op act, float *dx, const float *y, const float *dy, int64_t H,
+                                int64_t W, int64_t oh, int64_t ow, bool add, float *v) {
+#if CNN_HAVE_X86_KERNELS
+    switch (cnn_simd_level()) {
+    case CNN_SIMD_AVX512: pool2_act_avx512(act, dx, y, dy, H, W, oh, ow, add, v); return;
+    case CNN_SIMD_AVX2: pool2_act_avx2(act, dx, y, dy, H, W, oh, ow, add, v); return;
+    default: break;
+    }
+#endif
+    pool2_act_generic(act, dx, y, dy, H, W, oh, ow, add, v);
+}

@@ -3,6 +3,7 @@
 #ifndef CNNKIT_VMATH_H
 #define CNNKIT_VMATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +29,15 @@ void cnn_vactivation_shared(cnn_op op, float *y, const float *x, size_t n);
  * the plane (H*W must fit an int32). */
 void cnn_vmaxpool_plane(float *y, int32_t *arg, const float *x, int64_t H, int64_t W, int64_t kh,
                         int64_t kw, int64_t sh, int64_t sw, int64_t oh, int64_t ow);
+
+/* The backward passes of AvgPool2d(2) (kernel 2, stride 2, no padding) and
+ * of the activation act (ReLU, Sigmoid or Tanh) before it, in one pass over
+ * one plane, on the calling thread: dx (H,W) = g * act'(y), or += with add,
+ * where g = dy[r/2][c/2] / 4 inside the windows (r < 2*oh, c < 2*ow) and 0
+ * elsewhere, and act' comes from the activation's output y: y > 0, y(1 - y),
+ * 1 - y^2. The same bits as the two passes one after the other. v is room
+ * for 2*ow floats. */
+void cnn_vavgpool2_act_backward(cnn_op act, float *dx, const float *y, const float *dy, int64_t H,
+                                int64_t W, int64_t oh, int64_t ow, bool add, float *v);
 
 #endif
