@@ -131,6 +131,61 @@ fwd_tile(const int mr, const cnn_conv_geom *g, const float *x, const float *w, c
 
 #define FWD(mr) fwd_tile(mr, g, x, wm, bm, ym, oy, ox0, oy1, ox1)
 
+/* Rows 17 to 32 wide, up to 6 channels: two rows of two vectors each, 24
+ * sums, so that each channel's weight, broadcast once, feeds four
+ * multiply-adds instead of two. LeNet's conv1 on one thread: 1.9 us per
+ * image against 2.5 with fwd_tile; inference at batch 1 6% faster. The
+ * same sums in the same order as fwd_tile. */
+CNN_TARGET_AVX512 __attribute__((always_inline)) static inline void
+fwd_tile4(const int mr, const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
+          float *y, int oy) {
+    const int HW = g->H * g->W, OP = g->oh * g->ow, K2 = g->kh * g->kw, WM = g->C * K2;
+    const bool below = oy + 1 < g->oh;
+    const __mmask16 om0 = lane_range(0, g->ow), om1 = lane_range(0, g->ow - 16);
+    __mmask16 m0[DIRECT_KW_MAX], m1[DIRECT_KW_MAX];
+    for (int kj = 0; kj < g->kw; kj++) {
+        m0[kj] = input_lanes(g, 0, kj);
+        m1[kj] = input_lanes(g, 16, kj);
+    }
+    __m512 a[6], b[6], c[6], d[6]; /* (oy, 0..15), (oy, 16..), (oy + 1, 0..15), (oy + 1, 16..) */
+    for (int r = 0; r < mr; r++)
+        a[r] = b[r] = c[r] = d[r] = bias ? _mm512_set1_ps(bias[r]) : _mm512_setzero_ps();
+    for (int ch = 0; ch < g->C; ch++) {
+        for (int ki = 0; ki < g->kh; ki++) {
+            const int iy = oy - g->ph + ki, iy1 = iy + 1;
+            const bool in0 = iy >= 0 && iy < g->H, in1 = below && iy1 >= 0 && iy1 < g->H;
+            if (!in0 && !in1) continue;
+            const float *xr = at(x, ch * HW + iy * g->W), *xr1 = at(x, ch * HW + iy1 * g->W);
+            const float *wk = w + ch * K2 + ki * g->kw;
+            for (int kj = 0; kj < g->kw; kj++) {
+                const int s = kj - g->pw;
+                const __m512 x00 = _mm512_maskz_loadu_ps(in0 ? m0[kj] : 0, at(xr, s));
+                const __m512 x01 = _mm512_maskz_loadu_ps(in0 ? m1[kj] : 0, at(xr, s + 16));
+                const __m512 x10 = _mm512_maskz_loadu_ps(in1 ? m0[kj] : 0, at(xr1, s));
+                const __m512 x11 = _mm512_maskz_loadu_ps(in1 ? m1[kj] : 0, at(xr1, s + 16));
+                for (int r = 0; r < mr; r++) {
+                    const __m512 wv = _mm512_set1_ps(wk[r * WM + kj]);
+                    a[r] = _mm512_fmadd_ps(wv, x00, a[r]);
+                    b[r] = _mm512_fmadd_ps(wv, x01, b[r]);
+                    c[r] = _mm512_fmadd_ps(wv, x10, c[r]);
+                    d[r] = _mm512_fmadd_ps(wv, x11, d[r]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < mr; r++) {
+        float *yr = y + r * OP + oy * g->ow;
+        _mm512_mask_storeu_ps(yr, om0, a[r]);
+        _mm512_mask_storeu_ps(yr + 16, om1, b[r]);
+        if (below) {
+            _mm512_mask_storeu_ps(yr + g->ow, om0, c[r]);
+            _mm512_mask_storeu_ps(yr + g->ow + 16, om1, d[r]);
+        }
+    }
+}
+
+#define FWD4(mr) fwd_tile4(mr, g, x, wm, bm, ym, oy)
+
 CNN_TARGET_AVX512 static void direct_avx512(const cnn_conv_geom *g, const float *x, const float *w,
                                             const float *bias, float *y) {
     for (int m0 = 0; m0 < g->M; m0 += 8) {
@@ -138,6 +193,19 @@ CNN_TARGET_AVX512 static void direct_avx512(const cnn_conv_geom *g, const float 
         const float *wm = w + m0 * g->C * g->kh * g->kw, *bm = bias ? bias + m0 : NULL;
         float *ym = y + m0 * g->oh * g->ow;
         const bool pairs = g->ow <= 16; /* two rows per tile */
+        if (g->ow > 16 && g->ow <= 32 && mr <= 6) {
+            for (int oy = 0; oy < g->oh; oy += 2) {
+                switch (mr) {
+                case 6: FWD4(6); break;
+                case 5: FWD4(5); break;
+                case 4: FWD4(4); break;
+                case 3: FWD4(3); break;
+                case 2: FWD4(2); break;
+                default: FWD4(1); break;
+                }
+            }
+            continue;
+        }
         for (int oy = 0; oy < g->oh; oy += pairs ? 2 : 1) {
             for (int ox0 = 0; ox0 < g->ow; ox0 += 32) {
                 const int oy1 = pairs ? oy + 1 : oy, ox1 = pairs ? ox0 : ox0 + 16;

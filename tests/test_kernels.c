@@ -83,12 +83,21 @@ static void gemm_should_equal_the_plain_product_for_every_tile_shape(void **stat
 /* LeNet's two layers, rows narrower and wider than 16 and 32, odd row
  * counts, padding larger than the kernel and negative. */
 static const cnn_conv_geom geoms[] = {
-    {1, 28, 28, 6, 28, 28, 5, 5, 2, 2},  {6, 14, 14, 16, 10, 10, 5, 5, 0, 0},
-    {16, 10, 10, 6, 14, 14, 5, 5, 4, 4}, {3, 7, 9, 9, 5, 7, 3, 3, 0, 0},
-    {2, 40, 37, 5, 38, 39, 3, 1, 0, 1},  {4, 5, 5, 11, 9, 11, 3, 3, 3, 4},
-    {2, 9, 20, 3, 5, 16, 5, 5, 0, 0},    {1, 6, 50, 2, 4, 44, 7, 7, 2, 0},
-    {5, 12, 12, 4, 12, 12, 1, 1, 0, 0},  {3, 11, 11, 8, 5, 5, 5, 5, -1, -1},
+    {1, 28, 28, 6, 28, 28, 5, 5, 2, 2},
+    {6, 14, 14, 16, 10, 10, 5, 5, 0, 0},
+    {16, 10, 10, 6, 14, 14, 5, 5, 4, 4},
+    {3, 7, 9, 9, 5, 7, 3, 3, 0, 0},
+    {2, 40, 37, 5, 38, 39, 3, 1, 0, 1},
+    {4, 5, 5, 11, 9, 11, 3, 3, 3, 4},
+    {2, 9, 20, 3, 5, 16, 5, 5, 0, 0},
+    {1, 6, 50, 2, 4, 44, 7, 7, 2, 0},
+    {5, 12, 12, 4, 12, 12, 1, 1, 0, 0},
+    {3, 11, 11, 8, 5, 5, 5, 5, -1, -1},
     {3, 12, 11, 20, 10, 9, 3, 3, 0, 0},
+    /* Rows 17 to 32 wide, up to 6 channels a tile: two rows of two vectors
+     * (odd row counts, 13 channels as 8 + 5, padding on one side). */
+    {3, 17, 21, 3, 17, 21, 3, 3, 1, 1},
+    {2, 9, 30, 13, 7, 30, 3, 5, 0, 2},
 };
 
 static void gemm_nt_should_equal_the_dot_products_for_every_tile_shape(void **state) {
