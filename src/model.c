@@ -504,17 +504,18 @@ static bool act_in_place(const cnn_model *m, int i, bool train) {
     return train && act_after_layer(m, i);
 }
 
-/* The elementwise activation before node i when i is an AvgPool2d(2) that
- * alone reads it: in training, the pool's backward pass runs the
- * activation's too, in one pass (cnn_vavgpool2_act_backward), and the
- * activation's node skips its own. -1 otherwise. */
+/* The elementwise activation before node i when i is a pool that alone
+ * reads it and can take its backward pass (cnn_pool_takes_act: LeNet's
+ * sigmoids before AvgPool2d(2), AlexNet's ReLUs before MaxPool2d): in
+ * training, the pool's backward pass runs the activation's too, in one
+ * pass, and the activation's node skips its own. -1 otherwise. */
 static int act_before_pool(const cnn_model *m, int i) {
     const cnn_node *n = &m->nodes[i];
-    if (n->L.op != CNN_OP_AVGPOOL2D || n->n_in != 1 || n->in[0] < 0) return -1;
+    if (n->n_in != 1 || n->in[0] < 0) return -1;
     const int p = n->in[0];
     const cnn_op op = m->nodes[p].L.op;
     if (op != CNN_OP_RELU && op != CNN_OP_SIGMOID && op != CNN_OP_TANH) return -1;
-    if (m->nodes[p].n_in != 1 || !cnn_avgpool_takes_act(n)) return -1;
+    if (m->nodes[p].n_in != 1 || !cnn_pool_takes_act(n, op)) return -1;
     for (int k = p + 1; k < m->n_nodes; k++)
         for (int j = 0; j < m->nodes[k].n_in; j++)
             if (k != i && m->nodes[k].in[j] == p) return -1;

@@ -118,8 +118,8 @@ struct cnn_node {
     /* Training plans only: this activation runs in place on its input, the
      * output of a Conv2d or Linear (see act_in_place in model.c). */
     bool in_place;
-    /* Training plans only (see act_before_pool in model.c): this AvgPool2d's
-     * backward pass also runs that of the activation before it, bwd_act,
+    /* Training plans only (see act_before_pool in model.c): this pooling
+     * node's backward pass also runs that of the activation before it, bwd_act,
      * into the activation's input gradient, which it sets when bwd_act_sets
      * and adds to otherwise; that activation's node then skips its own
      * (bwd_skip). */
@@ -190,9 +190,10 @@ void cnn_model_allocated(const cnn_model *m, cnn_memory *out);
 /* "net.7 Linear(in_features=400, out_features=120, bias=True)" into sb. */
 void cnn_node_describe(const cnn_node *n, cnn_sb *sb);
 
-/* Whether this AvgPool2d node's backward pass can run the backward pass of
- * an elementwise activation before it (cnn_vavgpool2_act_backward). */
-bool cnn_avgpool_takes_act(const cnn_node *n);
+/* Whether this pooling node's backward pass can run the backward pass of
+ * the elementwise activation act before it: AvgPool2d(2) after ReLU,
+ * Sigmoid or Tanh (cnn_vavgpool2_act_backward), MaxPool2d after ReLU. */
+bool cnn_pool_takes_act(const cnn_node *n, cnn_op act);
 
 /* Shared by the pooling and convolution ops: one spatial output size with
  * PyTorch's formula, including ceil_mode's last-window rule. */

@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "model_impl.h"
 #include "parallel.h"
@@ -145,9 +146,16 @@ static void maxpool_forward_train(cnn_node *n, const float *x, float *y, void *a
     maxpool_run(n, x, y, aux);
 }
 
+/* With bwd_act_fused (a ReLU before the pool), x is the ReLU's output and
+ * dx its input's gradient: each plane zeroed (when the ReLU would set it)
+ * and the gradient of the windows' maxima added where the ReLU passed them,
+ * while the plane is in cache; no zeroed intermediate gradient and no
+ * second pass over it. When the ReLU sets its gradient, the same bits as
+ * the two passes: each term passes whole or not at all. AlexNet's training
+ * step at batch 64, best of four alternating runs: 105.1 -> 108.1 images/s
+ * on 2 threads, 57.9 -> 59.0 on 1. */
 static void maxpool_backward(const cnn_node *n, const float *x, const float *y, const float *dy,
                              float *dx, const void *aux, float *work) {
-    (void)x;
     (void)y;
     (void)work;
     if (!dx) return;
@@ -155,6 +163,18 @@ static void maxpool_backward(const cnn_node *n, const float *x, const float *y, 
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t HW = n->in_shape.dim[2] * n->in_shape.dim[3];
     const int64_t P = n->out_shape.dim[2] * n->out_shape.dim[3];
+    if (n->bwd_act_fused) {
+        CNN_PARALLEL_FOR(
+            planes * P > 16384, for (int64_t pl = 0; pl < planes; pl++) {
+                float *d = dx + pl * HW;
+                const float *xp = x + pl * HW, *g = dy + pl * P;
+                const int32_t *a = arg + pl * P;
+                if (n->bwd_act_sets) memset(d, 0, (size_t)HW * sizeof(float));
+                for (int64_t i = 0; i < P; i++)
+                    if (a[i] >= 0 && xp[a[i]] > 0.0f) d[a[i]] += g[i];
+            });
+        return;
+    }
     CNN_PARALLEL_FOR(
         planes * P > 16384, for (int64_t pl = 0; pl < planes; pl++) {
             for (int64_t i = 0; i < P; i++)
@@ -197,8 +217,10 @@ static bool avg_is_2x2(const cnn_layer *L, int64_t H, int64_t W, int64_t oh, int
  * builds on the stack. */
 #define POOL2_ACT_MAX_OW 512
 
-bool cnn_avgpool_takes_act(const cnn_node *n) {
-    return n->in_shape.ndim == 4 && n->out_shape.dim[3] <= POOL2_ACT_MAX_OW &&
+bool cnn_pool_takes_act(const cnn_node *n, cnn_op act) {
+    if (n->in_shape.ndim != 4) return false;
+    if (n->L.op == CNN_OP_MAXPOOL2D) return act == CNN_OP_RELU;
+    return n->L.op == CNN_OP_AVGPOOL2D && n->out_shape.dim[3] <= POOL2_ACT_MAX_OW &&
            avg_is_2x2(&n->L, n->in_shape.dim[2], n->in_shape.dim[3], n->out_shape.dim[2],
                       n->out_shape.dim[3]);
 }

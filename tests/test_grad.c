@@ -287,10 +287,10 @@ static void backward_should_require_a_training_forward(void **state) {
 }
 
 /* An activation and the AvgPool2d(2) after it run their backward passes as
- * one (cnn_vavgpool2_act_backward): from the model's input (adding to dx)
- * and after a Conv2d (setting its output's gradient), with odd sizes that
- * leave a row or a column outside every window. (Not ReLU after a Conv2d:
- * its outputs come near the kink, where finite differences mean nothing.) */
+ * one (cnn_vavgpool2_act_backward), and a ReLU and the MaxPool2d after it: from the model's input
+ * (adding to dx) and after a Conv2d (setting its output's gradient), with odd sizes that leave a
+ * row or a column outside every window. (Not ReLU after a Conv2d: its outputs come near the kink,
+ * where finite differences mean nothing.) */
 static void activation_then_pool_backward_should_match_finite_differences(void **state) {
     (void)state;
     const cnn_layer acts[] = {cnn_relu(), cnn_sigmoid(), cnn_tanh()};
@@ -318,6 +318,35 @@ static void activation_then_pool_backward_should_match_finite_differences(void *
             }
             cnn_model_free(m);
         }
+    /* A ReLU and the MaxPool2d after it likewise, over overlapping windows (2,
+     * stride 1): from the model's input, adding to dx; and after a 1x1
+     * Conv2d of weight -1, setting its output's gradient, where most inputs
+     * to the ReLU are negative and many windows lie wholly below zero (the
+     * ReLU stops their gradient). One channel: changing the weight or bias
+     * by the step scales or shifts every value alike, so no value crosses
+     * the kink and no window changes its maximum. */
+    for (int conv = 0; conv < 2; conv++) {
+        cnn_model *m = cnn_model_new("Sequential");
+        cnn_layer c = cnn_conv2d(1, 1, 1), relu = cnn_relu(), pool = cnn_maxpool2d(2);
+        pool.stride[0] = pool.stride[1] = 1;
+        int k = 0;
+        char key[8];
+        if (conv) assert_true(cnn_model_add_layer(m, 0, "0", &c) >= 0), k++;
+        snprintf(key, sizeof key, "%d", k++);
+        assert_true(cnn_model_add_layer(m, 0, key, &relu) >= 0);
+        snprintf(key, sizeof key, "%d", k++);
+        assert_true(cnn_model_add_layer(m, 0, key, &pool) >= 0);
+        assert_int_equal(cnn_model_init(m, CNN_INIT_DEFAULT, 5), CNN_OK);
+        if (conv) {
+            cnn_model_param(m, 0).data[0] = -1.0f;
+            cnn_model_param(m, 1).data[0] = 0.0f;
+        }
+        cnn_shape in = cnn_shape_make(4, (int64_t[]){2, 1, 9, 8});
+        bad += check_model(m, &in,
+                           conv ? "Conv2d(w=-1), ReLU, MaxPool2d(2, 1)"
+                                : "ReLU, MaxPool2d(2, 1)") != 0;
+        cnn_model_free(m);
+    }
     assert_int_equal(bad, 0);
 }
 
