@@ -454,3 +454,98 @@ void cnn_conv_direct_dw(const cnn_conv_geom *g, const float *x, const float *dy,
     (void)g, (void)x, (void)dy, (void)lanes;
 #endif
 }
+
+/* The generic path: row sums in 16 float lanes, then double, as a bias
+ * gradient sums thousands of terms over a batch. */
+static void transpose_sum_generic(const float *dy, int M, int P, float *dyt, float *db) {
+    for (int o = 0; o < M; o++) {
+        const float *row = dy + (size_t)o * P;
+        float lane[16] = {0};
+        int i = 0;
+        for (; i + 16 <= P; i += 16)
+            for (int l = 0; l < 16; l++)
+                lane[l] += row[i + l];
+        double sum = 0.0;
+        for (; i < P; i++)
+            sum += row[i];
+        for (int l = 0; l < 16; l++)
+            sum += lane[l];
+        db[o] += (float)sum;
+        for (i = 0; i < P; i++)
+            dyt[(size_t)i * M + o] = row[i];
+    }
+}
+
+#if CNN_HAVE_X86_KERNELS
+/* r[i] lane j <- r[j] lane i: two-lane, four-lane, then 128-bit shuffles. */
+CNN_TARGET_AVX512 static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int k = 0; k < 16; k += 2) {
+        t[k] = _mm512_unpacklo_ps(r[k], r[k + 1]);
+        t[k + 1] = _mm512_unpackhi_ps(r[k], r[k + 1]);
+    }
+    for (int k = 0; k < 16; k += 4) {
+        const __m512d a = _mm512_castps_pd(t[k]), b = _mm512_castps_pd(t[k + 1]),
+                      c = _mm512_castps_pd(t[k + 2]), d = _mm512_castps_pd(t[k + 3]);
+        u[k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        u[k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        u[k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        u[k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    /* u[4q + j] lane (4l + e) holds r[4q + e] at column 4l + j, l the 128-bit lane. */
+    for (int k = 0; k < 16; k += 8)
+        for (int j = 0; j < 4; j++) {
+            t[k + j] = _mm512_shuffle_f32x4(u[k + j], u[k + 4 + j], 0x88);
+            t[k + 4 + j] = _mm512_shuffle_f32x4(u[k + j], u[k + 4 + j], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+        r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+    }
+}
+
+/* 16 channels by 16 columns at a time: masked loads, a register transpose,
+ * masked stores; the transposed rows summed into the channels' lanes (16
+ * terms in float, then double). */
+CNN_TARGET_AVX512 static void transpose_sum_avx512(const float *dy, int M, int P, float *dyt,
+                                                   float *db) {
+    for (int o0 = 0; o0 < M; o0 += 16) {
+        const int m = M - o0 < 16 ? M - o0 : 16;
+        const __mmask16 om = (__mmask16)((1u << m) - 1);
+        __m512d lo = _mm512_setzero_pd(), hi = _mm512_setzero_pd();
+        for (int i0 = 0; i0 < P; i0 += 16) {
+            const int n = P - i0 < 16 ? P - i0 : 16;
+            const __mmask16 im = (__mmask16)((1u << n) - 1);
+            __m512 r[16];
+            for (int o = 0; o < 16; o++)
+                r[o] = o < m ? _mm512_maskz_loadu_ps(im, dy + (size_t)(o0 + o) * P + i0)
+                             : _mm512_setzero_ps();
+            transpose16(r);
+            __m512 acc = r[0];
+            _mm512_mask_storeu_ps(dyt + (size_t)i0 * M + o0, om, r[0]);
+            for (int i = 1; i < n; i++) {
+                _mm512_mask_storeu_ps(dyt + (size_t)(i0 + i) * M + o0, om, r[i]);
+                acc = _mm512_add_ps(acc, r[i]);
+            }
+            lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(acc)));
+            hi = _mm512_add_pd(hi, _mm512_cvtps_pd(_mm256_castpd_ps(
+                                       _mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1))));
+        }
+        double sum[16];
+        _mm512_storeu_pd(sum, lo);
+        _mm512_storeu_pd(sum + 8, hi);
+        for (int o = 0; o < m; o++)
+            db[o0 + o] += (float)sum[o];
+    }
+}
+#endif
+
+void cnn_conv_transpose_sum(const float *dy, int M, int P, float *dyt, float *db) {
+#if CNN_HAVE_X86_KERNELS
+    if (cnn_simd_level() == CNN_SIMD_AVX512) {
+        transpose_sum_avx512(dy, M, P, dyt, db);
+        return;
+    }
+#endif
+    transpose_sum_generic(dy, M, P, dyt, db);
+}

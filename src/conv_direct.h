@@ -39,6 +39,10 @@ void cnn_conv_narrow(const cnn_conv_geom *g, const float *x, const float *wt, co
  * (oh*ow, M). */
 void cnn_conv_narrow_dw(const cnn_conv_geom *g, const float *x, const float *dyt, float *dwt);
 
+/* dyt (P, M) = dy (M, P) transposed, for cnn_conv_narrow_dw and the input
+ * gradient's product, and db[o] += the sum of dy's row o, on the way. */
+void cnn_conv_transpose_sum(const float *dy, int M, int P, float *dyt, float *db);
+
 /* y (M,oh,ow) = bias + the convolution of x with w (bias may be NULL). */
 void cnn_conv_direct(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
                      float *y);

@@ -511,14 +511,12 @@ static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const
                 const float *xg = x + (b * d->C + g * d->Cg) * d->H * d->W;
                 const float *dyg = dy + (b * d->OC + g * d->OCg) * d->P;
                 float *dxg = dx ? dx + (b * d->C + g * d->Cg) * d->H * d->W : NULL;
-                for (int64_t o = 0; o < d->OCg; o++)
-                    db[g * d->OCg + o] += row_sum(dyg + o * d->P, d->P);
                 if (d->direct) {
+                    for (int64_t o = 0; o < d->OCg; o++)
+                        db[g * d->OCg + o] += row_sum(dyg + o * d->P, d->P);
                     cnn_conv_direct_dw(&d->geom, xg, dyg, dw + g * nwg * lanes);
                 } else {
-                    for (int64_t o = 0; o < d->OCg; o++)
-                        for (int64_t i = 0; i < d->P; i++)
-                            dyt[i * d->OCg + o] = dyg[o * d->P + i];
+                    cnn_conv_transpose_sum(dyg, (int)d->OCg, (int)d->P, dyt, db + g * d->OCg);
                     if (d->narrow) {
                         cnn_conv_narrow_dw(&d->geom, xg, dyt, dw + g * nwg);
                     } else {

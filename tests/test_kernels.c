@@ -246,6 +246,41 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
     assert_true(narrow_geoms >= 3); /* LeNet's conv2, a 1x1 layer, 20 channels (two vectors) */
 }
 
+/* dy transposed exactly, with a guard float past it, and each row's sum
+ * added to db within float rounding of the double sum: channels of one, a
+ * partial vector, one and two vectors; columns of one, partial and whole
+ * blocks of 16 (LeNet's conv2: 16 channels of 100). */
+static void transpose_sum_should_transpose_and_add_row_sums(void **state) {
+    (void)state;
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 11, 0);
+    const int Ms[] = {1, 6, 16, 20, 33}, Ps[] = {1, 7, 16, 100, 37};
+    double worst = 0.0;
+    for (size_t a = 0; a < sizeof Ms / sizeof *Ms; a++)
+        for (size_t b = 0; b < sizeof Ps / sizeof *Ps; b++) {
+            const int M = Ms[a], P = Ps[b];
+            float *dy = random_floats(&rng, (size_t)M * P), *db = random_floats(&rng, (size_t)M);
+            float *dyt = malloc(((size_t)M * P + 1) * sizeof *dyt), *db0 = malloc(M * sizeof *db0);
+            memcpy(db0, db, M * sizeof *db0);
+            dyt[(size_t)M * P] = 12345.0f;
+            cnn_conv_transpose_sum(dy, M, P, dyt, db);
+            for (int o = 0; o < M; o++) {
+                double sum = 0.0, mag = fabs(db0[o]);
+                for (int i = 0; i < P; i++) {
+                    assert_true(dyt[(size_t)i * M + o] == dy[(size_t)o * P + i]);
+                    sum += dy[(size_t)o * P + i];
+                    mag += fabs(dy[(size_t)o * P + i]);
+                }
+                const double err = fabs(db[o] - (db0[o] + sum)) / mag;
+                if (err > worst) worst = err;
+            }
+            assert_true(dyt[(size_t)M * P] == 12345.0f);
+            free(dy), free(db), free(dyt), free(db0);
+        }
+    printf("  dy transposed exactly; row sums worst error %.3g (of the sum of |terms|)\n", worst);
+    assert_true(worst < 1e-6);
+}
+
 /* im2col against its definition, and col2im against the scatter it adjoins,
  * exactly (both only move and add floats), with a guard float after each row. */
 static void im2col_and_col2im_should_follow_their_definitions(void **state) {
@@ -702,6 +737,7 @@ int main(void) {
         cmocka_unit_test(gemm_should_equal_the_plain_product_for_every_tile_shape),
         cmocka_unit_test(gemm_nt_should_equal_the_dot_products_for_every_tile_shape),
         cmocka_unit_test(direct_kernels_should_equal_the_plain_loops),
+        cmocka_unit_test(transpose_sum_should_transpose_and_add_row_sums),
         cmocka_unit_test(im2col_and_col2im_should_follow_their_definitions),
         cmocka_unit_test(sigmoid_should_be_within_two_ulp_and_keep_nan),
         cmocka_unit_test(maxpool_should_scan_windows_like_pytorch),
