@@ -242,15 +242,31 @@ static conv_dims conv_dims_of(const cnn_node *n) {
 }
 
 /* Per-image path, one thread's share of the workspace: col (K*P) for im2col,
- * and for the backward pass its own bias and weight gradients, summed at the
- * end (16 lane sums per weight from the direct kernel, else the transposed
- * gradient), and dy transposed (OCg*P). */
+ * and for the backward pass dy transposed (OCg*P). */
 static size_t conv_thread_floats(const conv_dims *d, bool backward) {
     size_t f = (size_t)(d->K * d->P);
-    if (backward)
-        f += (size_t)(d->OC + 16) + (size_t)(d->OC * d->K) * (d->direct ? CNN_DIRECT_LANES : 1) +
-             (size_t)(d->OCg * d->P);
+    if (backward) f += (size_t)(d->OCg * d->P);
     return (f + 15) / 16 * 16; /* 64-byte steps: no false sharing */
+}
+
+/* Per-image backward pass: the bias and weight gradients of one block of
+ * images (16 lane sums per weight from the direct kernel, else the
+ * transposed gradient), summed in block order at the end. */
+static size_t conv_block_floats(const conv_dims *d) {
+    const size_t f =
+        (size_t)(d->OC + 16) + (size_t)(d->OC * d->K) * (d->direct ? CNN_DIRECT_LANES : 1);
+    return (f + 15) / 16 * 16;
+}
+
+/* Blocks of about 8 images, at least one per thread, at most CNN_STEAL_MAX,
+ * and their sums within 4 Mi floats (16 MiB) where the weights are many. */
+static int conv_blocks(const conv_dims *d) {
+    int64_t nb = d->N / 8, cap = (int64_t)(((size_t)4 << 20) / conv_block_floats(d));
+    if (nb > cap) nb = cap;
+    if (nb < d->threads) nb = d->threads;
+    if (nb > d->N) nb = d->N;
+    if (nb > CNN_STEAL_MAX) nb = CNN_STEAL_MAX;
+    return nb < 1 ? 1 : (int)nb;
 }
 
 /* Chunked backward pass: one thread's own dW_g and db (OCg*K + OCg) in 64-byte steps. */
@@ -273,7 +289,8 @@ static size_t conv_workspace_backward(const cnn_node *n) {
     conv_dims d = conv_dims_of(n);
     /* The transposed weights (OC*K) come first. */
     if (d.per_image)
-        return (size_t)(d.OC * d.K + 16) + (size_t)d.threads * conv_thread_floats(&d, true) + 16;
+        return (size_t)(d.OC * d.K + 16) + (size_t)conv_blocks(&d) * conv_block_floats(&d) +
+               (size_t)d.threads * conv_thread_floats(&d, true) + 16;
     if (!d.winograd)
         return (size_t)(d.chunk * (2 * d.K + d.OCg) * d.P) +
                (size_t)d.threads * chunk_sums_floats(&d);
@@ -406,11 +423,14 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
             conv_images(n, &d, x, y, work, kept, wt, narrow, 0, d.N);
             return;
         }
-#pragma omp parallel num_threads(nt)
+        cnn_steal share[CNN_STEAL_MAX];
+        const int ns = nt < CNN_STEAL_MAX ? nt : CNN_STEAL_MAX;
+        cnn_steal_init(share, ns, d.N);
+#pragma omp parallel num_threads(ns)
         {
-            const int t = omp_get_thread_num(), of = omp_get_num_threads();
-            conv_images(n, &d, x, y, work + (size_t)t * per, kept, wt, narrow, t * d.N / of,
-                        (t + 1) * d.N / of);
+            const int t = omp_get_thread_num();
+            for (int64_t b; (b = cnn_steal_next(share, t)) >= 0;)
+                conv_images(n, &d, x, y, work + (size_t)t * per, kept, wt, narrow, b, b + 1);
         }
         return;
     }
@@ -480,10 +500,13 @@ static float row_sum(const float *v, int64_t n) {
     return (float)sum;
 }
 
-/* Per image, each thread into its own dW and db (summed at the end, in
- * thread order, so a run repeats bit for bit): dW from the image itself
- * where the direct kernel suits the shape, else dW_g^T += col dY_g^T;
- * db += row sums of dY_g; dx from dcol = W_g^T dY_g through col2im. */
+/* Per image, into the sums of its block (summed at the end, in block order,
+ * so a run repeats bit for bit whichever thread took a block): dW from the
+ * image itself where the direct kernel suits the shape, else dW_g^T += col
+ * dY_g^T; db += row sums of dY_g; dx from dcol = W_g^T dY_g through col2im.
+ * Each thread takes its own blocks first, then helps with the others'
+ * (cnn_steal): LeNet's conv2 waited up to 23% of its time with fixed
+ * halves when one core ran slower. */
 static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const float *x,
                                     const float *dy, float *dx, const float *kept, float *work) {
     const cnn_layer *L = &n->L;
@@ -493,65 +516,92 @@ static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const
     const int64_t lanes = d->direct ? CNN_DIRECT_LANES : 1;
     const cnn_patch_geom pg = patch_geom(d, L);
     /* W_g^T (K, OCg) per group for cnn_gemm, which takes A untransposed. */
-    float *wt = work, *thread0 = work + nw + 16 - nw % 16;
+    float *wt = work, *sums = work + nw + 16 - nw % 16;
     for (int64_t g = 0; g < d->G; g++)
         for (int64_t o = 0; o < d->OCg; o++)
             for (int64_t k = 0; k < d->K; k++)
                 wt[g * nwg + k * d->OCg + o] = weight[(g * d->OCg + o) * d->K + k];
-    const size_t per = conv_thread_floats(d, true);
-    const int64_t dw_at = d->OC + 16 - d->OC % 16; /* into a thread's share */
-#pragma omp parallel num_threads(d->N < d->threads ? (int)d->N : d->threads)
+    const int nb = conv_blocks(d);
+    const size_t block = conv_block_floats(d), per = conv_thread_floats(d, true);
+    float *scratch = sums + (size_t)nb * block;
+    const int64_t dw_at = d->OC + 16 - d->OC % 16; /* into a block's sums */
+    cnn_steal share[CNN_STEAL_MAX];
+    const int nt = d->threads < nb ? d->threads : nb;
+    cnn_steal_init(share, nt, nb);
+#pragma omp parallel num_threads(nt)
     {
-        float *db = thread0 + (size_t)omp_get_thread_num() * per, *dw = db + dw_at;
-        float *col = dw + nw * lanes, *dyt = col + d->K * d->P;
-        memset(db, 0, (size_t)(col - db) * sizeof(float));
-#pragma omp for schedule(static)
-        for (int64_t b = 0; b < d->N; b++) {
-            for (int64_t g = 0; g < d->G; g++) {
-                const float *xg = x + (b * d->C + g * d->Cg) * d->H * d->W;
-                const float *dyg = dy + (b * d->OC + g * d->OCg) * d->P;
-                float *dxg = dx ? dx + (b * d->C + g * d->Cg) * d->H * d->W : NULL;
-                if (d->direct) {
-                    for (int64_t o = 0; o < d->OCg; o++)
-                        db[g * d->OCg + o] += row_sum(dyg + o * d->P, d->P);
-                    cnn_conv_direct_dw(&d->geom, xg, dyg, dw + g * nwg * lanes);
-                } else {
-                    cnn_conv_transpose_sum(dyg, (int)d->OCg, (int)d->P, dyt, db + g * d->OCg);
-                    if (d->narrow) {
-                        cnn_conv_narrow_dw(&d->geom, xg, dyt, dw + g * nwg);
+        const int t = omp_get_thread_num();
+        float *col = scratch + (size_t)t * per, *dyt = col + d->K * d->P;
+        for (int64_t j; (j = cnn_steal_next(share, t)) >= 0;) {
+            float *db = sums + (size_t)j * block, *dw = db + dw_at;
+            memset(db, 0, block * sizeof(float));
+            for (int64_t b = j * d->N / nb; b < (j + 1) * d->N / nb; b++) {
+                for (int64_t g = 0; g < d->G; g++) {
+                    const float *xg = x + (b * d->C + g * d->Cg) * d->H * d->W;
+                    const float *dyg = dy + (b * d->OC + g * d->OCg) * d->P;
+                    float *dxg = dx ? dx + (b * d->C + g * d->Cg) * d->H * d->W : NULL;
+                    if (d->direct) {
+                        for (int64_t o = 0; o < d->OCg; o++)
+                            db[g * d->OCg + o] += row_sum(dyg + o * d->P, d->P);
+                        cnn_conv_direct_dw(&d->geom, xg, dyg, dw + g * nwg * lanes);
                     } else {
-                        const float *patches = kept ? kept + (b * d->G + g) * d->K * d->P
-                                                    : image_patches(col, x, d, L, b, g);
-                        cnn_gemm((int)d->K, (int)d->OCg, (int)d->P, patches, (int)d->P, dyt,
-                                 (int)d->OCg, dw + g * nwg, (int)d->OCg, NULL, true);
+                        cnn_conv_transpose_sum(dyg, (int)d->OCg, (int)d->P, dyt, db + g * d->OCg);
+                        if (d->narrow) {
+                            cnn_conv_narrow_dw(&d->geom, xg, dyt, dw + g * nwg);
+                        } else {
+                            const float *patches = kept ? kept + (b * d->G + g) * d->K * d->P
+                                                        : image_patches(col, x, d, L, b, g);
+                            cnn_gemm((int)d->K, (int)d->OCg, (int)d->P, patches, (int)d->P, dyt,
+                                     (int)d->OCg, dw + g * nwg, (int)d->OCg, NULL, true);
+                        }
                     }
+                    if (!dxg) continue;
+                    cnn_gemm((int)d->K, (int)d->P, (int)d->OCg, wt + g * nwg, (int)d->OCg, dyg,
+                             (int)d->P, col, (int)d->P, NULL, false);
+                    cnn_col2im(dxg, col, d->P, &pg);
                 }
-                if (!dxg) continue;
-                cnn_gemm((int)d->K, (int)d->P, (int)d->OCg, wt + g * nwg, (int)d->OCg, dyg,
-                         (int)d->P, col, (int)d->P, NULL, false);
-                cnn_col2im(dxg, col, d->P, &pg);
             }
         }
-        /* The implicit barrier above: every thread's sums are complete. */
-        const int nt = omp_get_num_threads();
+#pragma omp barrier
+        /* Each block's sums hold weight i = (g*OCg + o)*K + k at 16 lanes from
+         * i*16 (direct) or at g*OCg*K + k*OCg + o (dW_g^T): summed over the
+         * blocks in vectors of 16 of them, in block order. */
+        if (d->direct) {
 #pragma omp for schedule(static)
-        for (int64_t i = 0; i < nw; i++) {
-            /* Weight i = (g*OCg + o)*K + k; without lanes a thread holds dW_g^T. */
-            const int64_t g = i / nwg, o = i % nwg / d->K, k = i % d->K;
-            const int64_t at = d->direct ? i * lanes : g * nwg + k * d->OCg + o;
-            float sum = 0.0f;
-            for (int t = 0; t < nt; t++) {
-                const float *l = thread0 + (size_t)t * per + dw_at + at;
-                for (int64_t j = 0; j < lanes; j++)
-                    sum += l[j];
+            for (int64_t i = 0; i < nw; i++) {
+                float acc[CNN_DIRECT_LANES] = {0};
+                for (int j = 0; j < nb; j++) {
+                    const float *l = sums + (size_t)j * block + dw_at + i * CNN_DIRECT_LANES;
+                    for (int e = 0; e < CNN_DIRECT_LANES; e++)
+                        acc[e] += l[e];
+                }
+                float sum = 0.0f;
+                for (int e = 0; e < CNN_DIRECT_LANES; e++)
+                    sum += acc[e];
+                dweight[i] += sum;
             }
-            dweight[i] += sum;
+        } else {
+#pragma omp for schedule(static)
+            for (int64_t gk = 0; gk < d->G * d->K; gk++) {
+                const int64_t g = gk / d->K, k = gk % d->K, at = g * nwg + k * d->OCg;
+                for (int64_t o0 = 0; o0 < d->OCg; o0 += 16) {
+                    const int64_t m = d->OCg - o0 < 16 ? d->OCg - o0 : 16;
+                    float acc[16] = {0};
+                    for (int j = 0; j < nb; j++) {
+                        const float *l = sums + (size_t)j * block + dw_at + at + o0;
+                        for (int64_t e = 0; e < m; e++)
+                            acc[e] += l[e];
+                    }
+                    for (int64_t e = 0; e < m; e++)
+                        dweight[(g * d->OCg + o0 + e) * d->K + k] += acc[e];
+                }
+            }
         }
 #pragma omp single
         if (dbias)
             for (int64_t o = 0; o < d->OC; o++)
-                for (int t = 0; t < nt; t++)
-                    dbias[o] += thread0[(size_t)t * per + o];
+                for (int j = 0; j < nb; j++)
+                    dbias[o] += sums[(size_t)j * block + o];
     }
 }
 

@@ -389,6 +389,44 @@ static void dropout_mask_should_not_depend_on_the_thread_count(void **state) {
     cnn_tensor_free(&x);
 }
 
+/* The per-image convolutions share their images out as the threads get to
+ * them, each block of images summed on its own: the gradients of LeNet at
+ * batch 64 (blocks of 8) are the same to the bit on every run. */
+static void lenet_gradients_should_repeat_bit_for_bit(void **state) {
+    (void)state;
+    cnn_model *m;
+    assert_int_equal(cnn_zoo_build("lenet", &m), CNN_OK);
+    assert_int_equal(cnn_model_init(m, CNN_INIT_DEFAULT, 5), CNN_OK);
+    cnn_shape in = cnn_shape_make(4, (int64_t[]){64, 1, 28, 28});
+    cnn_tensor x;
+    assert_int_equal(cnn_tensor_alloc(&x, &in), CNN_OK);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 3, 0);
+    for (size_t i = 0; i < cnn_tensor_numel(&x); i++)
+        x.data[i] = cnn_rng_uniform(&rng);
+    float dy[64 * 10], *first = NULL;
+    for (int i = 0; i < 64 * 10; i++)
+        dy[i] = cnn_rng_uniform(&rng) - 0.5f;
+    size_t n;
+    float *g = cnn_model_grad_buffer(m, &n);
+    for (int run = 0; run < 6; run++) {
+        cnn_model_zero_grad(m);
+        if (!cnn_model_forward_train(m, &x, 1, 1)) fail_msg("%s", cnn_model_error(m));
+        assert_int_equal(cnn_model_backward(m, x.data, dy, NULL), CNN_OK);
+        if (!first) {
+            first = malloc(n * sizeof *first);
+            assert_non_null(first);
+            memcpy(first, g, n * sizeof *first);
+        } else {
+            assert_memory_equal(first, g, n * sizeof *first);
+        }
+    }
+    printf("  LeNet's %zu gradients the same on 6 runs\n", n);
+    free(first);
+    cnn_tensor_free(&x);
+    cnn_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_layer_backward_should_match_finite_differences),
@@ -397,6 +435,7 @@ int main(void) {
         cmocka_unit_test(backward_should_require_a_training_forward),
         cmocka_unit_test(activation_then_pool_backward_should_match_finite_differences),
         cmocka_unit_test(dropout_mask_should_not_depend_on_the_thread_count),
+        cmocka_unit_test(lenet_gradients_should_repeat_bit_for_bit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
