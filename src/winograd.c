@@ -377,11 +377,14 @@ static void input_transform(const cnn_wino *f, float *v, float *stages, const ti
     const int64_t hp = (oh + m - 1) / m * m + f->r - 1, wp = (ow + m - 1) / m * m + f->r - 1;
     const size_t per = stage_floats(f, B, oh, ow);
     input_tiles_fn *tiles_fn = pick().input;
-#pragma omp parallel num_threads(threads)
+    cnn_steal share[CNN_STEAL_MAX];
+    const int nt = threads < CNN_STEAL_MAX ? threads : CNN_STEAL_MAX;
+    cnn_steal_init(share, nt, C);
+#pragma omp parallel num_threads(nt)
     {
-        float *P = stages + (size_t)omp_get_thread_num() * per;
-#pragma omp for schedule(static)
-        for (int64_t c = 0; c < C; c++) {
+        const int t = omp_get_thread_num();
+        float *P = stages + (size_t)t * per;
+        for (int64_t c; (c = cnn_steal_next(share, t)) >= 0;) {
             for (int64_t b = 0; b < B; b++) {
                 const float *xp = x + (b * C + c) * H * W;
                 float *pp = P + b * hp * wp;
@@ -419,8 +422,11 @@ static void output_transform(const cnn_wino *f, float *y, const float *mm, const
                              int64_t T, int threads) {
     const int64_t m = f->m, OT = plane(OC * T);
     output_tiles_fn *tiles_fn = pick().output;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t o = 0; o < OC; o++) {
+    cnn_steal share[CNN_STEAL_MAX];
+    const int nt = threads < CNN_STEAL_MAX ? threads : CNN_STEAL_MAX;
+    cnn_steal_init(share, nt, OC);
+#pragma omp parallel num_threads(nt)
+    for (int64_t o; (o = cnn_steal_next(share, omp_get_thread_num())) >= 0;) {
         const float bo = bias ? bias[o] : 0.0f;
         for (int64_t t0 = 0; t0 < T; t0 += WL) {
             lanes yt;
@@ -503,11 +509,14 @@ static void dy_transform(const cnn_wino *f, float *u, float *stages, size_t per,
                          int64_t ow, int64_t T, int threads) {
     const int64_t ht = (oh + 3) / 4 * 4, wt = (ow + 3) / 4 * 4, OT = plane(OC * T);
     dy_tiles_fn *fn = pick().dy;
-#pragma omp parallel num_threads(threads)
+    cnn_steal share[CNN_STEAL_MAX];
+    const int nt = threads < CNN_STEAL_MAX ? threads : CNN_STEAL_MAX;
+    cnn_steal_init(share, nt, OC);
+#pragma omp parallel num_threads(nt)
     {
-        float *P = stages + (size_t)omp_get_thread_num() * per;
-#pragma omp for schedule(static)
-        for (int64_t o = 0; o < OC; o++) {
+        const int t = omp_get_thread_num();
+        float *P = stages + (size_t)t * per;
+        for (int64_t o; (o = cnn_steal_next(share, t)) >= 0;) {
             for (int64_t b = 0; b < B; b++) {
                 const float *src = dy + (b * OC + o) * oh * ow;
                 float *pp = P + b * ht * wt;
