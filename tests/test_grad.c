@@ -309,11 +309,15 @@ static void activation_then_pool_backward_should_match_finite_differences(void *
             snprintf(key, sizeof key, "%d", k++);
             assert_true(cnn_model_add_layer(m, 0, key, &pool) >= 0);
             assert_int_equal(cnn_model_init(m, CNN_INIT_DEFAULT, (uint64_t)(a + 1)), CNN_OK);
-            /* 7 rows: plane by plane; 8: the planes as one tall plane. */
-            for (int64_t h = 7; h <= 8; h++) {
-                cnn_shape in = cnn_shape_make(4, (int64_t[]){2, 2, h, 9});
-                snprintf(name, sizeof name, "%s%s, AvgPool2d(2), %lldx9", conv ? "Conv2d, " : "",
-                         names[a], (long long)h);
+            /* 7 rows: plane by plane; 8: the planes as one tall plane; 10 and
+             * 28 wide (LeNet's widths): windows that tile the plane, 10 in one
+             * vector a row (2 rows of 28: the weights' finite differences lose
+             * precision over more). */
+            const int64_t hw[][2] = {{7, 9}, {8, 9}, {8, 10}, {2, 28}};
+            for (int s = 0; s < 4; s++) {
+                cnn_shape in = cnn_shape_make(4, (int64_t[]){2, 2, hw[s][0], hw[s][1]});
+                snprintf(name, sizeof name, "%s%s, AvgPool2d(2), %lldx%lld", conv ? "Conv2d, " : "",
+                         names[a], (long long)hw[s][0], (long long)hw[s][1]);
                 bad += check_model(m, &in, name) != 0;
             }
             cnn_model_free(m);

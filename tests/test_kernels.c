@@ -281,6 +281,45 @@ static void transpose_sum_should_transpose_and_add_row_sums(void **state) {
     assert_true(worst < 1e-6);
 }
 
+/* AvgPool2d(2)'s backward pass with the activation's before it, against
+ * the definition: planes the windows tile with rows of 2 to 16 (a vector a
+ * row, AVX-512) and wider, and planes with a row and a column left over. */
+static void avgpool2_act_backward_should_follow_its_definition(void **state) {
+    (void)state;
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 13, 0);
+    const cnn_op acts[] = {CNN_OP_RELU, CNN_OP_SIGMOID, CNN_OP_TANH};
+    const int64_t shapes[][4] = {{28, 28, 14, 14}, {10, 10, 5, 5}, {4, 32, 2, 16},
+                                 {6, 2, 3, 1},     {6, 18, 3, 9},  {7, 9, 3, 4}};
+    double worst = 0.0;
+    for (int a = 0; a < 3; a++)
+        for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++)
+            for (int add = 0; add < 2; add++) {
+                const int64_t H = shapes[k][0], W = shapes[k][1], oh = shapes[k][2],
+                              ow = shapes[k][3];
+                float *y = random_floats(&rng, (size_t)(H * W)),
+                      *dy = random_floats(&rng, (size_t)(oh * ow)),
+                      *dx = random_floats(&rng, (size_t)(H * W)), v[64];
+                double *want = malloc((size_t)(H * W) * sizeof *want);
+                for (int64_t i = 0; i < H * W; i++) {
+                    const int64_t r = i / W, c = i % W;
+                    const double g = r < 2 * oh && c < 2 * ow ? dy[r / 2 * ow + c / 2] / 4.0 : 0.0;
+                    const double d = acts[a] == CNN_OP_RELU      ? (y[i] > 0 ? g : 0.0)
+                                     : acts[a] == CNN_OP_SIGMOID ? g * y[i] * (1.0 - y[i])
+                                                                 : g * (1.0 - (double)y[i] * y[i]);
+                    want[i] = (add ? dx[i] : 0.0) + d;
+                }
+                cnn_vavgpool2_act_backward(acts[a], dx, y, dy, H, W, oh, ow, add, v);
+                for (int64_t i = 0; i < H * W; i++) {
+                    const double err = fabs(dx[i] - want[i]) / fmax(1.0, fabs(want[i]));
+                    if (err > worst) worst = err;
+                }
+                free(y), free(dy), free(dx), free(want);
+            }
+    printf("  avgpool2 + activation backward: worst error %.3g\n", worst);
+    assert_true(worst < 1e-6);
+}
+
 /* im2col against its definition, and col2im against the scatter it adjoins,
  * exactly (both only move and add floats), with a guard float after each row. */
 static void im2col_and_col2im_should_follow_their_definitions(void **state) {
@@ -738,6 +777,7 @@ int main(void) {
         cmocka_unit_test(gemm_nt_should_equal_the_dot_products_for_every_tile_shape),
         cmocka_unit_test(direct_kernels_should_equal_the_plain_loops),
         cmocka_unit_test(transpose_sum_should_transpose_and_add_row_sums),
+        cmocka_unit_test(avgpool2_act_backward_should_follow_its_definition),
         cmocka_unit_test(im2col_and_col2im_should_follow_their_definitions),
         cmocka_unit_test(sigmoid_should_be_within_two_ulp_and_keep_nan),
         cmocka_unit_test(maxpool_should_scan_windows_like_pytorch),
