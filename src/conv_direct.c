@@ -38,6 +38,7 @@
 
 #include "conv_direct.h"
 #include "simd.h"
+#include "vmath.h"
 
 #define DIRECT_KW_MAX 7 /* the weight-gradient tiles are unrolled over kw */
 
@@ -455,23 +456,12 @@ void cnn_conv_direct_dw(const cnn_conv_geom *g, const float *x, const float *dy,
 #endif
 }
 
-/* The generic path: row sums in 16 float lanes, then double, as a bias
- * gradient sums thousands of terms over a batch. */
+/* The generic path: row sums by cnn_vsum. */
 static void transpose_sum_generic(const float *dy, int M, int P, float *dyt, float *db) {
     for (int o = 0; o < M; o++) {
         const float *row = dy + (size_t)o * P;
-        float lane[16] = {0};
-        int i = 0;
-        for (; i + 16 <= P; i += 16)
-            for (int l = 0; l < 16; l++)
-                lane[l] += row[i + l];
-        double sum = 0.0;
-        for (; i < P; i++)
-            sum += row[i];
-        for (int l = 0; l < 16; l++)
-            sum += lane[l];
-        db[o] += (float)sum;
-        for (i = 0; i < P; i++)
+        db[o] += cnn_vsum(row, P);
+        for (int i = 0; i < P; i++)
             dyt[(size_t)i * M + o] = row[i];
     }
 }

@@ -424,8 +424,7 @@ static void conv_run(const cnn_node *n, const float *x, float *y, float *work, f
             return;
         }
         cnn_steal share[CNN_STEAL_MAX];
-        const int ns = nt < CNN_STEAL_MAX ? nt : CNN_STEAL_MAX;
-        cnn_steal_init(share, ns, d.N);
+        const int ns = cnn_steal_init(share, nt, d.N);
 #pragma omp parallel num_threads(ns)
         {
             const int t = omp_get_thread_num();
@@ -484,22 +483,6 @@ static void conv_forward_train(cnn_node *n, const float *x, float *y, void *aux,
     conv_run(n, x, y, work, conv_keeps_patches(&d, &n->L) ? aux : NULL);
 }
 
-/* The sum of a row of dy, in 16 float lanes (vector adds) and the lanes in
- * double: a bias gradient sums thousands of terms. */
-static float row_sum(const float *v, int64_t n) {
-    float lane[16] = {0};
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++)
-            lane[l] += v[i + l];
-    double sum = 0.0;
-    for (; i < n; i++)
-        sum += v[i];
-    for (int l = 0; l < 16; l++)
-        sum += lane[l];
-    return (float)sum;
-}
-
 /* Per image, into the sums of its block (summed at the end, in block order,
  * so a run repeats bit for bit whichever thread took a block): dW from the
  * image itself where the direct kernel suits the shape, else dW_g^T += col
@@ -526,8 +509,7 @@ static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const
     float *scratch = sums + (size_t)nb * block;
     const int64_t dw_at = d->OC + 16 - d->OC % 16; /* into a block's sums */
     cnn_steal share[CNN_STEAL_MAX];
-    const int nt = d->threads < nb ? d->threads : nb;
-    cnn_steal_init(share, nt, nb);
+    const int nt = cnn_steal_init(share, d->threads < nb ? d->threads : nb, nb);
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num();
@@ -542,7 +524,7 @@ static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const
                     float *dxg = dx ? dx + (b * d->C + g * d->Cg) * d->H * d->W : NULL;
                     if (d->direct) {
                         for (int64_t o = 0; o < d->OCg; o++)
-                            db[g * d->OCg + o] += row_sum(dyg + o * d->P, d->P);
+                            db[g * d->OCg + o] += cnn_vsum(dyg + o * d->P, d->P);
                         cnn_conv_direct_dw(&d->geom, xg, dyg, dw + g * nwg * lanes);
                     } else {
                         cnn_conv_transpose_sum(dyg, (int)d->OCg, (int)d->P, dyt, db + g * d->OCg);
@@ -618,7 +600,7 @@ static void conv_backward_winograd(const cnn_node *n, const conv_dims *d, const 
         for (int64_t o = 0; o < d->OC; o++) {
             double sum = 0.0;
             for (int64_t b = 0; b < d->N; b++)
-                sum += row_sum(dy + (b * d->OC + o) * d->P, d->P);
+                sum += cnn_vsum(dy + (b * d->OC + o) * d->P, d->P);
             dbias[o] += (float)sum;
         }
     }
@@ -667,7 +649,7 @@ static void chunk_weight_grads(const cnn_node *n, const conv_dims *d, const floa
                         1.0f, dyb, (int)d->P, col + b * d->P, (int)ld, 1.0f, dw, (int)d->K);
             if (db)
                 for (int64_t o = 0; o < d->OCg; o++)
-                    db[o] += row_sum(dyb + o * d->P, d->P);
+                    db[o] += cnn_vsum(dyb + o * d->P, d->P);
         }
         if (of > 1) {
 #pragma omp barrier

@@ -41,8 +41,8 @@
  * that any thread may run with the same result (no sums per thread).
  *
  *   cnn_steal s[CNN_STEAL_MAX];           // before the region
- *   cnn_steal_init(s, nt, n);
- *   #pragma omp parallel num_threads(nt)  // nt <= CNN_STEAL_MAX
+ *   const int nt = cnn_steal_init(s, threads, n);
+ *   #pragma omp parallel num_threads(nt)
  *   for (int64_t i; (i = cnn_steal_next(s, omp_get_thread_num())) >= 0;)
  *       ...item i...
  *
@@ -55,12 +55,15 @@ typedef struct cnn_steal {
     long long end, of;
 } cnn_steal;
 
-static inline void cnn_steal_init(cnn_steal *s, int nt, int64_t n) {
+/* Shares for up to `threads` (at most CNN_STEAL_MAX); returns how many. */
+static inline int cnn_steal_init(cnn_steal *s, int threads, int64_t n) {
+    const int nt = threads < 1 ? 1 : threads < CNN_STEAL_MAX ? threads : CNN_STEAL_MAX;
     for (int t = 0; t < nt; t++) {
         atomic_init(&s[t].next, (long long)(t * n / nt));
         s[t].end = (long long)((t + 1) * n / nt);
         s[t].of = nt;
     }
+    return nt;
 }
 
 static inline int64_t cnn_steal_next(cnn_steal *s, int t) {

@@ -287,3 +287,17 @@ void cnn_vavgpool2_act_backward(cnn_op act, float *dx, const float *y, const flo
 #endif
     pool2_act_generic(act, dx, y, dy, H, W, oh, ow, add, v);
 }
+
+float cnn_vsum(const float *v, int64_t n) {
+    float lane[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++)
+            lane[l] += v[i + l];
+    double sum = 0.0;
+    for (; i < n; i++)
+        sum += v[i];
+    for (int l = 0; l < 16; l++)
+        sum += lane[l];
+    return (float)sum;
+}

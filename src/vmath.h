@@ -40,4 +40,8 @@ void cnn_vmaxpool_plane(float *y, int32_t *arg, const float *x, int64_t H, int64
 void cnn_vavgpool2_act_backward(cnn_op act, float *dx, const float *y, const float *dy, int64_t H,
                                 int64_t W, int64_t oh, int64_t ow, bool add, float *v);
 
+/* The sum of v in 16 float lanes (vector adds), the lanes and the tail added
+ * in double: a bias gradient sums thousands of terms. */
+float cnn_vsum(const float *v, int64_t n);
+
 #endif

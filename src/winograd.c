@@ -378,8 +378,7 @@ static void input_transform(const cnn_wino *f, float *v, float *stages, const ti
     const size_t per = stage_floats(f, B, oh, ow);
     input_tiles_fn *tiles_fn = pick().input;
     cnn_steal share[CNN_STEAL_MAX];
-    const int nt = threads < CNN_STEAL_MAX ? threads : CNN_STEAL_MAX;
-    cnn_steal_init(share, nt, C);
+    const int nt = cnn_steal_init(share, threads, C);
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num();
@@ -423,8 +422,7 @@ static void output_transform(const cnn_wino *f, float *y, const float *mm, const
     const int64_t m = f->m, OT = plane(OC * T);
     output_tiles_fn *tiles_fn = pick().output;
     cnn_steal share[CNN_STEAL_MAX];
-    const int nt = threads < CNN_STEAL_MAX ? threads : CNN_STEAL_MAX;
-    cnn_steal_init(share, nt, OC);
+    const int nt = cnn_steal_init(share, threads, OC);
 #pragma omp parallel num_threads(nt)
     for (int64_t o; (o = cnn_steal_next(share, omp_get_thread_num())) >= 0;) {
         const float bo = bias ? bias[o] : 0.0f;
@@ -510,8 +508,7 @@ static void dy_transform(const cnn_wino *f, float *u, float *stages, size_t per,
     const int64_t ht = (oh + 3) / 4 * 4, wt = (ow + 3) / 4 * 4, OT = plane(OC * T);
     dy_tiles_fn *fn = pick().dy;
     cnn_steal share[CNN_STEAL_MAX];
-    const int nt = threads < CNN_STEAL_MAX ? threads : CNN_STEAL_MAX;
-    cnn_steal_init(share, nt, OC);
+    const int nt = cnn_steal_init(share, threads, OC);
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num();
