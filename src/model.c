@@ -944,6 +944,8 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
             din = a->in[0] < 0 ? dx : m->darena + m->nodes[a->in[0]].grad_offset;
         }
         if (din == dout) continue; /* a view: its gradient is already its input's */
+        /* The zeroing below counts in the node's time (--profile). */
+        const double t0 = m->profiling ? omp_get_wtime() : 0.0;
         /* Gradients accumulate (a node may feed several): each starts from zero, set
          * by the first node to add to it; the arena reuses the memory of dead ones. */
         if (n->zero_dout) {
@@ -954,7 +956,6 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
             cnn_shape_numel(&n->in_shape, &numel);
             zero_floats(din, numel);
         }
-        const double t0 = m->profiling ? omp_get_wtime() : 0.0;
         if (n->vt->train_view) {
             if (din) {
                 size_t k;
