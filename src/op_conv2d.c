@@ -546,8 +546,8 @@ static void conv_backward_per_image(const cnn_node *n, const conv_dims *d, const
         }
 #pragma omp barrier
         /* Each block's sums hold weight i = (g*OCg + o)*K + k at 16 lanes from
-         * i*16 (direct) or at g*OCg*K + k*OCg + o (dW_g^T): summed over the
-         * blocks in vectors of 16 of them, in block order. */
+         * i*16 (direct) or at g*OCg*K + k*OCg + o (dW_g^T): added up block by
+         * block in block order, 16 lanes or 16 channels at a time. */
         if (d->direct) {
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < nw; i++) {

@@ -240,7 +240,7 @@ CNN_TARGET_AVX2 static void pool2_act_avx2(cnn_op act, float *dx, const float *y
  * the vector of both rows of a pair, each product in the generic order and
  * unfused (the same bits as the separate passes). LeNet's 10-wide rows went
  * through 10 scalar steps: its second pool's backward pass at batch 256
- * took 0.18 ms, this 0.15. On its 28-wide rows, the generic loop's 16 lanes
+ * took 0.18 ms, this 0.12. On its 28-wide rows, the generic loop's 16 lanes
  * and 12 steps stayed faster than two vectors (0.28 ms against 0.38): the
  * pass waits for memory there. */
 CNN_TARGET_AVX512 static void pool2_pairs_avx512(cnn_op act, float *dx, const float *y,
