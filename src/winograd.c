@@ -366,6 +366,41 @@ void cnn_winograd_kernels(const cnn_wino *f, float *u, const float *w, int64_t O
         });
 }
 
+/* One channel's B planes (plane b at src + b*stride, H x W) into a stage of
+ * B planes hp x wp: row r, column q of the stage is the plane's (r - ph,
+ * q - pw), zero outside it. */
+static void stage_planes(float *P, const float *src, int64_t B, int64_t stride, int64_t H,
+                         int64_t W, int64_t hp, int64_t wp, int64_t ph, int64_t pw) {
+    const int64_t cols = W < wp - pw ? W : wp - pw, right = wp - pw - cols;
+    for (int64_t b = 0; b < B; b++) {
+        const float *xp = src + b * stride;
+        float *pp = P + b * hp * wp;
+        for (int64_t py = 0; py < hp; py++) {
+            float *row = pp + py * wp;
+            const int64_t iy = py - ph;
+            if (iy < 0 || iy >= H) {
+                memset(row, 0, (size_t)wp * sizeof(float));
+                continue;
+            }
+            memset(row, 0, (size_t)pw * sizeof(float));
+            memcpy(row + pw, xp + iy * W, (size_t)cols * sizeof(float));
+            memset(row + pw + cols, 0, (size_t)right * sizeof(float));
+        }
+    }
+}
+
+/* The stage offsets of tiles t0.. (m apart, in hp x wp planes), up to WL of
+ * them, the lanes past T repeating the first; returns how many are real. */
+static int tile_bases(int64_t base[WL], const tile_at *tiles, int64_t t0, int64_t T, int64_t m,
+                      int64_t hp, int64_t wp) {
+    const int nl = T - t0 < WL ? (int)(T - t0) : WL;
+    for (int l = 0; l < WL; l++) {
+        const tile_at *ta = &tiles[t0 + (l < nl ? l : 0)];
+        base[l] = ta->b * hp * wp + ta->ty * m * wp + ta->tx * m;
+    }
+    return nl;
+}
+
 /* V[e][c][t] = (BT d B)[e] for every input tile d, zero outside the image
  * (the padding). Each step of the parallel loop takes one channel: its B
  * planes, padded, into the thread's stage, then WL tiles at a time. */
@@ -384,30 +419,10 @@ static void input_transform(const cnn_wino *f, float *v, float *stages, const ti
         const int t = omp_get_thread_num();
         float *P = stages + (size_t)t * per;
         for (int64_t c; (c = cnn_steal_next(share, t)) >= 0;) {
-            for (int64_t b = 0; b < B; b++) {
-                const float *xp = x + (b * C + c) * H * W;
-                float *pp = P + b * hp * wp;
-                for (int64_t py = 0; py < hp; py++) {
-                    float *row = pp + py * wp;
-                    const int64_t iy = py - ph;
-                    if (iy < 0 || iy >= H) {
-                        memset(row, 0, (size_t)wp * sizeof(float));
-                        continue;
-                    }
-                    const int64_t right = wp - pw - W > 0 ? wp - pw - W : 0;
-                    const int64_t cols = W < wp - pw ? W : wp - pw;
-                    memset(row, 0, (size_t)pw * sizeof(float));
-                    memcpy(row + pw, xp + iy * W, (size_t)cols * sizeof(float));
-                    memset(row + pw + cols, 0, (size_t)right * sizeof(float));
-                }
-            }
+            stage_planes(P, x + c * H * W, B, C * H * W, H, W, hp, wp, ph, pw);
             for (int64_t t0 = 0; t0 < T; t0 += WL) {
-                const int nl = T - t0 < WL ? (int)(T - t0) : WL;
                 int64_t base[WL];
-                for (int l = 0; l < WL; l++) {
-                    const tile_at *ta = &tiles[t0 + (l < nl ? l : 0)];
-                    base[l] = ta->b * hp * wp + ta->ty * m * wp + ta->tx * m;
-                }
+                const int nl = tile_bases(base, tiles, t0, T, m, hp, wp);
                 tiles_fn(f, v + c * T + t0, CT, P, base, wp, nl);
             }
         }
@@ -514,26 +529,10 @@ static void dy_transform(const cnn_wino *f, float *u, float *stages, size_t per,
         const int t = omp_get_thread_num();
         float *P = stages + (size_t)t * per;
         for (int64_t o; (o = cnn_steal_next(share, t)) >= 0;) {
-            for (int64_t b = 0; b < B; b++) {
-                const float *src = dy + (b * OC + o) * oh * ow;
-                float *pp = P + b * ht * wt;
-                for (int64_t y = 0; y < ht; y++) {
-                    float *row = pp + y * wt;
-                    if (y >= oh) {
-                        memset(row, 0, (size_t)wt * sizeof(float));
-                        continue;
-                    }
-                    memcpy(row, src + y * ow, (size_t)ow * sizeof(float));
-                    memset(row + ow, 0, (size_t)(wt - ow) * sizeof(float));
-                }
-            }
+            stage_planes(P, dy + o * oh * ow, B, OC * oh * ow, oh, ow, ht, wt, 0, 0);
             for (int64_t t0 = 0; t0 < T; t0 += WL) {
-                const int nl = T - t0 < WL ? (int)(T - t0) : WL;
                 int64_t base[WL];
-                for (int l = 0; l < WL; l++) {
-                    const tile_at *ta = &tiles[t0 + (l < nl ? l : 0)];
-                    base[l] = ta->b * ht * wt + ta->ty * 4 * wt + ta->tx * 4;
-                }
+                const int nl = tile_bases(base, tiles, t0, T, 4, ht, wt);
                 fn(f, u + o * T + t0, OT, P, base, wt, nl);
             }
         }
