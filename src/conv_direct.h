@@ -43,9 +43,11 @@ void cnn_conv_narrow_dw(const cnn_conv_geom *g, const float *x, const float *dyt
  * gradient's product, and db[o] += the sum of dy's row o, on the way. */
 void cnn_conv_transpose_sum(const float *dy, int M, int P, float *dyt, float *db);
 
-/* y (M,oh,ow) = bias + the convolution of x with w (bias may be NULL). */
+/* y (M,oh,ow) = bias + the convolution of x with w (bias may be NULL);
+ * scratch holds cnn_conv_direct_floats(g) floats (a padded copy of x). */
+size_t cnn_conv_direct_floats(const cnn_conv_geom *g);
 void cnn_conv_direct(const cnn_conv_geom *g, const float *x, const float *w, const float *bias,
-                     float *y);
+                     float *y, float *scratch);
 
 /* The weight gradient of one image, dw[m][c][ki][kj] += sum over (oy, ox) of
  * dy[m][oy][ox] * x[c][oy - ph + ki][ox - pw + kj] (zero outside x), kept

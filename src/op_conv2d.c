@@ -245,6 +245,8 @@ static conv_dims conv_dims_of(const cnn_node *n) {
  * and for the backward pass dy transposed (OCg*P). */
 static size_t conv_thread_floats(const conv_dims *d, bool backward) {
     size_t f = (size_t)(d->K * d->P);
+    if (d->direct_infer && cnn_conv_direct_floats(&d->geom) > f)
+        f = cnn_conv_direct_floats(&d->geom);
     if (backward) f += (size_t)(d->OCg * d->P);
     return (f + 15) / 16 * 16; /* 64-byte steps: no false sharing */
 }
@@ -392,7 +394,8 @@ static void conv_images(const cnn_node *n, const conv_dims *d, const float *x, f
             if (narrow)
                 cnn_conv_narrow(&d->geom, x + b * d->C * d->H * d->W, wt, bg, yg);
             else if (d->direct || (d->direct_infer && !kept))
-                cnn_conv_direct(&d->geom, x + (b * d->C + g * d->Cg) * d->H * d->W, wg, bg, yg);
+                cnn_conv_direct(&d->geom, x + (b * d->C + g * d->Cg) * d->H * d->W, wg, bg, yg,
+                                col);
             else
                 cnn_gemm((int)d->OCg, (int)d->P, (int)d->K, wg, (int)d->K,
                          image_patches(patches, x, d, L, b, g), (int)d->P, yg, (int)d->P, bg,

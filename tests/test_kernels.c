@@ -98,6 +98,8 @@ static const cnn_conv_geom geoms[] = {
      * (odd row counts, 13 channels as 8 + 5, padding on one side). */
     {3, 17, 21, 3, 17, 21, 3, 3, 1, 1},
     {2, 9, 30, 13, 7, 30, 3, 5, 0, 2},
+    /* Padding past half the kernel: the top pair's first kernel rows read only padding. */
+    {2, 7, 24, 5, 9, 26, 5, 3, 3, 2},
 };
 
 static void gemm_nt_should_equal_the_dot_products_for_every_tile_shape(void **state) {
@@ -167,14 +169,16 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
         float *y = random_floats(&rng, ny + 1);
         const float guard = y[ny];
         float *wt = malloc(cnn_conv_narrow_floats(g) * sizeof *wt);
+        float *scratch = malloc((cnn_conv_direct_floats(g) + 1) * sizeof *scratch);
         assert_non_null(wt);
+        assert_non_null(scratch);
         cnn_conv_narrow_weights(g, w, wt);
         const int runs = cnn_conv_narrow_ok(g) ? 4 : 2;
         if (runs == 4) narrow_geoms++;
         for (int run = 0; run < runs; run++) {
             const int with_bias = run % 2;
             if (run < 2)
-                cnn_conv_direct(g, x, w, with_bias ? bias : NULL, y);
+                cnn_conv_direct(g, x, w, with_bias ? bias : NULL, y, scratch);
             else
                 cnn_conv_narrow(g, x, wt, with_bias ? bias : NULL, y);
             for (size_t i = 0; i < ny; i++) {
@@ -198,7 +202,7 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
             }
         }
         assert_true(y[ny] == guard);
-        free(w), free(bias), free(y), free(wt);
+        free(w), free(bias), free(y), free(wt), free(scratch);
         cnn_conv_direct_dw(g, x, dy, lanes);
         cnn_conv_direct_dw(g, x, dy, lanes); /* accumulates: twice the gradient */
         /* The narrow kernel's, from dy transposed, into (C*kh*kw, M), twice. */
