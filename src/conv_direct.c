@@ -64,14 +64,20 @@ static int narrow_width(const cnn_conv_geom *g) { return (g->M + 15) / 16 * 16; 
 /* The forward kernel's padded rows: whole vectors past ow, and the kernel's width. */
 static int padded_width(const cnn_conv_geom *g) { return (g->ow + 15) / 16 * 16 + g->kw - 1; }
 
-/* The rows 17 to 32 wide that fwd_tile4 takes from a padded copy of the image. */
-static bool padded_rows(const cnn_conv_geom *g) { return g->ow > 16 && g->ow <= 32; }
+/* Rows 17 to 32 wide with a last tile of at most 6 channels (M % 8 in 1..6),
+ * which fwd_tile4 takes from a padded copy of the image. */
+static bool padded_rows(const cnn_conv_geom *g) {
+    return g->ow > 16 && g->ow <= 32 && g->M % 8 != 0 && g->M % 8 <= 6;
+}
 
 size_t cnn_conv_direct_floats(const cnn_conv_geom *g) {
     if (!padded_rows(g)) return 0;
     /* One more row: the last output row, when oh is odd, still reads the row below. */
     return (size_t)padded_width(g) * ((size_t)g->C * (g->H + 2 * g->ph) + 1) + 16;
 }
+
+#if CNN_HAVE_X86_KERNELS
+#include <immintrin.h>
 
 /* xp = x with ph zero rows above and below each plane, pw zero columns on
  * the left, and zeros to padded_width on the right. */
@@ -83,9 +89,6 @@ static void pad_image(const cnn_conv_geom *g, const float *x, float *xp) {
             memcpy(xp + ((size_t)c * Hp + iy + g->ph) * Wp + g->pw,
                    x + ((size_t)c * g->H + iy) * g->W, (size_t)g->W * sizeof(float));
 }
-
-#if CNN_HAVE_X86_KERNELS
-#include <immintrin.h>
 
 /* Lanes [lo, hi) of 16. */
 static inline __mmask16 lane_range(int lo, int hi) {
