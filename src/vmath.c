@@ -16,22 +16,27 @@
 #include <immintrin.h>
 #endif
 
+/* a*b + c, rounded once where the kernel is built for FMA (fused is a
+ * constant in each copy of a body), else twice: GCC in ISO C mode does not
+ * contract a*b + c by itself. */
+#define MADD(fused, a, b, c) ((fused) ? fmaf((a), (b), (c)) : (a) * (b) + (c))
+
 /* exp(x) for x in [-87.33, 88]: x = n ln2 + r with |r| <= ln2/2, exp(r) from
  * the polynomial, 2^n put straight into the exponent bits. Callers clamp x
  * first (the bounds keep 2^n a normal number); NaN passes the clamps. */
-__attribute__((always_inline)) static inline float exp_reduced(float x) {
+__attribute__((always_inline)) static inline float exp_reduced(float x, bool fused) {
     const float big = 0x1.8p23f; /* adding it rounds to an integer, kept in the low bits */
-    const float t = x * 1.44269504088896341f + big;
+    const float t = MADD(fused, x, 1.44269504088896341f, big);
     const float n = t - big;
-    float r = x - n * 0.693359375f; /* ln2 in two parts, Cephes' C1 + C2 */
-    r = r + n * 2.12194440e-4f;
+    float r = x - n * 0.693359375f; /* ln2 in two parts, Cephes' C1 (n*C1 is exact) + C2 */
+    r = MADD(fused, n, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    p = MADD(fused, p, r, 1.3981999507e-3f);
+    p = MADD(fused, p, r, 8.3334519073e-3f);
+    p = MADD(fused, p, r, 4.1665795894e-2f);
+    p = MADD(fused, p, r, 1.6666665459e-1f);
+    p = MADD(fused, p, r, 5.0000001201e-1f);
+    p = MADD(fused, p * r, r, r) + 1.0f;
     uint32_t bits;
     memcpy(&bits, &t, sizeof bits);
     bits = (bits - 0x4b400000u + 127u) << 23; /* the low bits of t are n */
@@ -42,23 +47,58 @@ __attribute__((always_inline)) static inline float exp_reduced(float x) {
 
 /* exp(-x) is clamped to [exp(-87.33), exp(88)]: past those bounds sigmoid is
  * 1 to the last bit, or below 6e-39. */
-__attribute__((always_inline)) static inline void sigmoid_body(float *y, const float *x, size_t n) {
+__attribute__((always_inline)) static inline void sigmoid_body(float *y, const float *x, size_t n,
+                                                               bool fused) {
     for (size_t i = 0; i < n; i++) {
         float v = -x[i];
         v = v > 89.0f ? 89.0f : v;
         v = v < -87.33f ? -87.33f : v;
-        y[i] = 1.0f / (1.0f + exp_reduced(v));
+        y[i] = 1.0f / (1.0f + exp_reduced(v, fused));
     }
 }
 
-static void sigmoid_generic(float *y, const float *x, size_t n) { sigmoid_body(y, x, n); }
+static void sigmoid_generic(float *y, const float *x, size_t n) { sigmoid_body(y, x, n, false); }
 
 #if CNN_HAVE_X86_KERNELS
+/* sigmoid_body with FMA, spelled out: GCC vectorized the body's clamps as
+ * compares, blends and a masked division, where a minimum and a maximum keep
+ * NaN the same way (the second operand wins). 4,704 values (LeNet's first
+ * layer, one image) on one Zen 5 core: 1.28 us from the body, 0.83 from this,
+ * the same bits. */
 CNN_TARGET_AVX512 static void sigmoid_avx512(float *y, const float *x, size_t n) {
-    sigmoid_body(y, x, n);
+    const __m512 hi = _mm512_set1_ps(89.0f), lo = _mm512_set1_ps(-87.33f),
+                 log2e = _mm512_set1_ps(1.44269504088896341f), big = _mm512_set1_ps(0x1.8p23f),
+                 c1 = _mm512_set1_ps(0.693359375f), c2 = _mm512_set1_ps(2.12194440e-4f),
+                 one = _mm512_set1_ps(1.0f);
+    const __m512i sign = _mm512_set1_epi32(INT32_MIN), bias = _mm512_set1_epi32(127 - 0x4b400000);
+    for (size_t i = 0; i < n; i += 16) {
+        /* Masked loads and stores for the tail only: with every lane on they were 1.5x slower. */
+        const __mmask16 m = n - i >= 16 ? 0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 v = _mm512_castsi512_ps(
+            _mm512_xor_si512(_mm512_castps_si512(m == 0xffff ? _mm512_loadu_ps(x + i)
+                                                             : _mm512_maskz_loadu_ps(m, x + i)),
+                             sign));
+        v = _mm512_max_ps(lo, _mm512_min_ps(hi, v)); /* v > 89 ? 89 : v, then v < lo ? lo : v */
+        const __m512 t = _mm512_fmadd_ps(v, log2e, big), k = _mm512_sub_ps(t, big);
+        __m512 r = _mm512_fmadd_ps(k, c2, _mm512_fnmadd_ps(k, c1, v)); /* k*c1 is exact */
+        __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+        p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), one);
+        const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_castps_si512(t), bias), 23);
+        p = _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+        p = _mm512_div_ps(one, _mm512_add_ps(one, p));
+        if (m == 0xffff)
+            _mm512_storeu_ps(y + i, p);
+        else
+            _mm512_mask_storeu_ps(y + i, m, p);
+    }
 }
 CNN_TARGET_AVX2 static void sigmoid_avx2(float *y, const float *x, size_t n) {
-    sigmoid_body(y, x, n);
+    sigmoid_body(y, x, n, true);
 }
 #endif
 
