@@ -195,22 +195,25 @@ int cmd_bench(int argc, char **argv) {
     if (train) flops *= 3.0; /* backward: the gradients of the input and of the weights */
     const double ips = (double)batch * (double)iters / elapsed;
     const double gflops = flops * (double)iters / elapsed / 1e9;
+    const int replicas = train ? cnn_model_replicas(m) : 0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const double rss_mb = (double)ru.ru_maxrss / 1024.0;
     if (json) {
         printf("{\"model\": \"%s\", \"batch\": %llu, \"train\": %s, \"threads\": %d, "
-               "\"kernels\": \"%s\", \"openblas\": \"%s\", \"images_per_second\": %.3f, "
-               "\"seconds_per_iteration\": %.6f, \"gflops\": %.3f, \"peak_rss_mb\": %.1f}\n",
-               argv[optind], batch, train ? "true" : "false", omp_get_max_threads(),
+               "\"replicas\": %d, \"kernels\": \"%s\", \"openblas\": \"%s\", "
+               "\"images_per_second\": %.3f, \"seconds_per_iteration\": %.6f, \"gflops\": %.3f, "
+               "\"peak_rss_mb\": %.1f}\n",
+               argv[optind], batch, train ? "true" : "false", omp_get_max_threads(), replicas,
                cnn_simd_name(cnn_simd_level()), cnn_blas_core(), ips, elapsed / (double)iters,
                gflops, rss_mb);
     } else {
-        printf("%s %s, batch %llu, %d threads, %s kernels, OpenBLAS %s: %.1f images/s (%.3f ms "
+        printf("%s %s, batch %llu, %d threads%s, %s kernels, OpenBLAS %s: %.1f images/s (%.3f ms "
                "per iteration, %lld iterations), %.1f GFLOP/s, peak RSS %.0f MB\n",
                argv[optind], train ? "training step" : "inference", batch, omp_get_max_threads(),
-               cnn_simd_name(cnn_simd_level()), cnn_blas_core(), ips,
-               1e3 * elapsed / (double)iters, (long long)iters, gflops, rss_mb);
+               replicas ? " (a replica each)" : "", cnn_simd_name(cnn_simd_level()),
+               cnn_blas_core(), ips, 1e3 * elapsed / (double)iters, (long long)iters, gflops,
+               rss_mb);
     }
     if (profile && !json) {
         double total = 0.0;
@@ -236,6 +239,12 @@ int cmd_bench(int argc, char **argv) {
         }
         printf("%-14s %-18s %11s %11s %6.1f%% of %.3f ms per iteration\n", "total", "", "", "",
                total > 0 ? 100.0 * total / elapsed : 0.0, 1e3 * elapsed / (double)iters);
+        if (replicas)
+            printf(
+                "(%d replicas ran every layer at once, each on its share of the batch: the times "
+                "are their means;\n the rest is the loss, the update, the sum of their "
+                "gradients and the wait for the slowest)\n",
+                replicas);
     }
 done:
     cnn_optim_free(opt);

@@ -58,6 +58,7 @@ cnn_model *cnn_model_new(const char *class_name) {
 
 void cnn_model_free(cnn_model *m) {
     if (!m) return;
+    cnn_replicas_free(m);
     for (int i = 0; i < m->n_mods; i++) {
         free(m->mods[i].name);
         free(m->mods[i].path);
@@ -390,6 +391,7 @@ cnn_status cnn_model_infer(cnn_model *m, const cnn_shape *input) {
     m->inferred = false;
     m->planned = 0;
     m->trained_forward = false;
+    m->rep_threads = 0;
     size_t numel;
     if (cnn_shape_numel(input, &numel) != CNN_OK)
         return cnn_model_fail(m, CNN_STATUS_SHAPE, "input shape is invalid or too large");
@@ -784,7 +786,7 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
     const size_t nn = (size_t)m->n_nodes;
     const bool keep = m->inferred && cnn_shape_equal(&m->input_shape, input);
     const bool inferred = m->inferred, trained_forward = m->trained_forward;
-    const int planned = m->planned;
+    const int planned = m->planned, rep_threads = m->rep_threads;
     const cnn_shape input_shape = m->input_shape;
     cnn_shape *shapes = keep ? NULL : malloc((2 * nn + 1) * sizeof *shapes);
     size_t *off = malloc((3 * nn + 1) * sizeof *off);
@@ -801,8 +803,11 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
     }
     cnn_status s = cnn_model_infer(m, input);
     plan_sizes sz;
-    if (s == CNN_OK) s = plan_layout(m, train, off, off + nn, off + 2 * nn, zero, &sz);
-    if (s == CNN_OK && !memory_of(m, &sz, out))
+    const bool replicas =
+        s == CNN_OK && train && cnn_replicas_fit(m, input->dim[0], omp_get_max_threads());
+    if (replicas) s = cnn_replicas_memory(m, input, omp_get_max_threads(), out);
+    if (s == CNN_OK && !replicas) s = plan_layout(m, train, off, off + nn, off + 2 * nn, zero, &sz);
+    if (s == CNN_OK && !replicas && !memory_of(m, &sz, out))
         s = cnn_model_fail(m, CNN_STATUS_NO_MEMORY,
                            "the model needs more bytes than a size_t holds");
     if (shapes) {
@@ -814,6 +819,7 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
         m->inferred = inferred;
         m->planned = planned;
         m->trained_forward = trained_forward;
+        m->rep_threads = rep_threads;
     }
     free(shapes);
     free(off);
@@ -824,6 +830,7 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
 void cnn_model_allocated(const cnn_model *m, cnn_memory *out) {
     const plan_sizes sz = {m->arena_numel, m->work_numel, m->darena_numel, m->aux_bytes};
     memory_of(m, &sz, out); /* what was allocated fits a size_t */
+    cnn_replicas_allocated(m, out);
 }
 
 /* Runs every node on x (already checked against the inferred shape). */
@@ -860,6 +867,7 @@ cnn_status cnn_model_forward(cnn_model *m, const cnn_tensor *x, cnn_tensor *y) {
     s = plan(m, PLAN_INFER);
     if (s != CNN_OK) return s;
     m->trained_forward = false;
+    m->rep_threads = 0;
     run_nodes(m, x->data, false, 0, 0);
     const cnn_node *last = &m->nodes[m->n_nodes - 1];
     s = cnn_tensor_alloc(y, &last->out_shape);
@@ -876,6 +884,7 @@ const float *cnn_model_forward_view(cnn_model *m, const cnn_tensor *x) {
     }
     if (plan(m, PLAN_INFER) != CNN_OK) return NULL;
     m->trained_forward = false;
+    m->rep_threads = 0;
     run_nodes(m, x->data, false, 0, 0);
     return m->arena + m->nodes[m->n_nodes - 1].out_offset;
 }
@@ -901,6 +910,15 @@ const float *cnn_model_forward_train(cnn_model *m, const cnn_tensor *x, uint64_t
             return NULL;
         }
     }
+    /* Small models: a replica per thread, each on its share of the batch. */
+    const int threads = omp_get_max_threads();
+    if (cnn_replicas_fit(m, x->shape.dim[0], threads)) {
+        m->trained_forward = false;
+        const float *y = cnn_replicas_forward_train(m, x, seed, step, threads);
+        m->trained_forward = y != NULL;
+        return y;
+    }
+    m->rep_threads = 0;
     if (plan(m, PLAN_TRAIN) != CNN_OK) return NULL;
     run_nodes(m, x->data, true, seed, step);
     m->trained_forward = true;
@@ -917,6 +935,7 @@ static void zero_floats(float *p, size_t n) {
 }
 
 cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, float *dx) {
+    if (m->trained_forward && m->rep_threads) return cnn_replicas_backward(m, x, dy, dx);
     if (!m->trained_forward || m->planned != PLAN_TRAIN)
         return cnn_model_fail(m, CNN_STATUS_INVALID_ARGUMENT,
                               "backward needs a training forward pass first");
@@ -979,20 +998,35 @@ void cnn_model_set_profiling(cnn_model *m, bool on) {
     m->profiling = on;
     for (int i = 0; i < m->n_nodes; i++)
         m->nodes[i].fwd_seconds = m->nodes[i].bwd_seconds = 0.0;
+    for (int k = 0; k < m->n_rep; k++)
+        cnn_model_set_profiling(m->rep[k], on);
 }
 
+/* With replicas, the mean of their times: each ran the layer on its share
+ * while the others ran it on theirs. */
 void cnn_model_node_time(const cnn_model *m, int node, double *forward, double *backward) {
     CNN_ASSERT(node >= 0 && node < m->n_nodes);
     *forward = m->nodes[node].fwd_seconds;
     *backward = m->nodes[node].bwd_seconds;
+    if (m->n_rep == 0) return;
+    double f = 0.0, b = 0.0;
+    for (int k = 0; k < m->n_rep; k++) {
+        f += m->rep[k]->nodes[node].fwd_seconds;
+        b += m->rep[k]->nodes[node].bwd_seconds;
+    }
+    *forward += f / m->n_rep;
+    *backward += b / m->n_rep;
 }
 
 const char *cnn_model_node_algorithm(const cnn_model *m, int node) {
     CNN_ASSERT(node >= 0 && node < m->n_nodes);
+    if (m->rep_threads) return cnn_model_node_algorithm(m->rep[0], node);
     const cnn_node *n = &m->nodes[node];
     if (n->L.op != CNN_OP_CONV2D || n->in_shape.ndim != 4) return NULL;
     return cnn_conv2d_algorithm(n, m->planned == PLAN_TRAIN);
 }
+
+int cnn_model_replicas(const cnn_model *m) { return m->rep_threads; }
 
 void cnn_model_zero_grad(cnn_model *m) {
     if (m->gbuf) zero_floats(m->gbuf, m->pbuf_numel ? m->pbuf_numel : 1);

@@ -173,6 +173,12 @@ struct cnn_model {
     bool stats_frozen; /* training forwards leave BatchNorm's running statistics alone */
     void (*grad_hook)(void *ctx, int node);
     void *grad_hook_ctx;
+    /* Training small models: a replica per thread (replicas.c). */
+    struct cnn_model **rep;
+    int n_rep;
+    int rep_threads; /* replicas that ran the pending training forward; 0: m itself did */
+    float *rep_out;  /* their outputs, gathered */
+    size_t rep_out_numel;
 
     char err[1024];
 };
@@ -186,6 +192,18 @@ cnn_status cnn_model_fail(cnn_model *m, cnn_status status, const char *fmt, ...)
 /* What m has allocated now, in cnn_model_memory's terms: the sizes its
  * buffers were last allocated with (the tests compare the two). */
 void cnn_model_allocated(const cnn_model *m, cnn_memory *out);
+
+/* Data parallelism over the threads in training (replicas.c). Whether
+ * training m at this batch runs on a replica per thread; the passes on
+ * them; cnn_model_memory's and cnn_model_allocated's share of them; and
+ * their release. */
+bool cnn_replicas_fit(const cnn_model *m, int64_t batch, int threads);
+const float *cnn_replicas_forward_train(cnn_model *m, const cnn_tensor *x, uint64_t seed,
+                                        uint64_t step, int threads);
+cnn_status cnn_replicas_backward(cnn_model *m, const float *x, const float *dy, float *dx);
+cnn_status cnn_replicas_memory(cnn_model *m, const cnn_shape *input, int threads, cnn_memory *out);
+void cnn_replicas_allocated(const cnn_model *m, cnn_memory *out);
+void cnn_replicas_free(cnn_model *m);
 
 /* "net.7 Linear(in_features=400, out_features=120, bias=True)" into sb. */
 void cnn_node_describe(const cnn_node *n, cnn_sb *sb);

@@ -431,6 +431,74 @@ static void lenet_gradients_should_repeat_bit_for_bit(void **state) {
     cnn_model_free(m);
 }
 
+/* On several threads LeNet trains as a replica per thread (each passes its
+ * share of the batch through the whole model; the gradients are added up at
+ * the end): the outputs, parameter gradients and input gradients equal one
+ * model's on one thread up to rounding, at 2 threads (even shares) and 3
+ * (shares of 16, 16 and 17 images), and the memory figures count a gradient
+ * buffer per replica. */
+static void lenet_replicas_should_match_one_model(void **state) {
+    (void)state;
+    enum { B = 49, IN = B * 784, OUT = B * 10 };
+    cnn_shape in = cnn_shape_make(4, (int64_t[]){B, 1, 28, 28});
+    cnn_tensor x;
+    assert_int_equal(cnn_tensor_alloc(&x, &in), CNN_OK);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 7, 0);
+    for (size_t i = 0; i < IN; i++)
+        x.data[i] = cnn_rng_uniform(&rng);
+    float dy[OUT];
+    for (int i = 0; i < OUT; i++)
+        dy[i] = cnn_rng_uniform(&rng) - 0.5f;
+    float *ref = NULL, *dx = malloc(2 * IN * sizeof *dx), y1[OUT];
+    assert_non_null(dx);
+    size_t n = 0;
+    for (int t = 1; t <= 3; t++) {
+        cnn_set_threads(t);
+        cnn_model *m;
+        assert_int_equal(cnn_zoo_build("lenet", &m), CNN_OK);
+        assert_int_equal(cnn_model_init(m, CNN_INIT_DEFAULT, 5), CNN_OK);
+        cnn_memory mem;
+        assert_int_equal(cnn_model_memory(m, &in, true, &mem), CNN_OK);
+        const float *g = cnn_model_grad_buffer(m, &n);
+        assert_int_equal(mem.gradients, (t == 1 ? 1 : 1 + t) * n * sizeof(float));
+        cnn_model_zero_grad(m);
+        const float *y = cnn_model_forward_train(m, &x, 1, 1);
+        if (!y) fail_msg("%s", cnn_model_error(m));
+        float *dxt = dx + (t == 1 ? 0 : IN);
+        assert_int_equal(cnn_model_backward(m, x.data, dy, dxt), CNN_OK);
+        if (t == 1) {
+            ref = malloc(n * sizeof *ref);
+            assert_non_null(ref);
+            memcpy(ref, g, n * sizeof *ref);
+            memcpy(y1, y, sizeof y1);
+        } else {
+            double dy_max = 0, dg = 0, gmax = 0, ddx = 0, dxmax = 0;
+            for (int i = 0; i < OUT; i++)
+                dy_max = fmax(dy_max, fabs(y[i] - y1[i]));
+            for (size_t i = 0; i < n; i++) {
+                dg = fmax(dg, fabs(g[i] - ref[i]));
+                gmax = fmax(gmax, fabs(ref[i]));
+            }
+            for (int i = 0; i < IN; i++) {
+                ddx = fmax(ddx, fabs(dxt[i] - dx[i]));
+                dxmax = fmax(dxmax, fabs(dx[i]));
+            }
+            printf("  LeNet on %d replicas against one model: outputs %.3g, gradients %.3g of "
+                   "%.3g, input gradients %.3g of %.3g\n",
+                   t, dy_max, dg, gmax, ddx, dxmax);
+            assert_true(dy_max <= 1e-5);
+            assert_true(dg <= 1e-5 * gmax);
+            assert_true(ddx <= 1e-5 * dxmax);
+        }
+        cnn_model_free(m);
+    }
+    cnn_set_threads(0);
+    free(ref);
+    free(dx);
+    cnn_tensor_free(&x);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_layer_backward_should_match_finite_differences),
@@ -440,6 +508,7 @@ int main(void) {
         cmocka_unit_test(activation_then_pool_backward_should_match_finite_differences),
         cmocka_unit_test(dropout_mask_should_not_depend_on_the_thread_count),
         cmocka_unit_test(lenet_gradients_should_repeat_bit_for_bit),
+        cmocka_unit_test(lenet_replicas_should_match_one_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
