@@ -83,7 +83,7 @@ extern const cnn_op_vtable cnn_op_conv2d, cnn_op_linear, cnn_op_maxpool2d, cnn_o
 const cnn_op_vtable *cnn_op_table(cnn_op op);
 
 /* How a Conv2d node runs at its planned batch, in a training plan (train)
- * or an inference plan: "per image, direct", "per image, im2col", "chunked,
+ * or an inference plan: "per image, direct", "per image, narrow", "per image, im2col", "chunked,
  * im2col" or "Winograd F(4x4, 3x3)" (and the other variants). The backward
  * pass follows the same path. Plans differ on 8- to 16-wide rows that the
  * narrow kernel does not take (padding, groups): inference runs them by the

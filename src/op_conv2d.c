@@ -714,6 +714,7 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
 
 const char *cnn_conv2d_algorithm(const cnn_node *n, bool train) {
     const conv_dims d = conv_dims_of(n);
+    if (d.per_image && d.narrow) return "per image, narrow"; /* in training too: no kept patches */
     if (d.per_image)
         return d.direct || (d.direct_infer && !(train && conv_keeps_patches(&d, &n->L)))
                    ? "per image, direct"

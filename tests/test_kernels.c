@@ -716,7 +716,7 @@ static void convolution_paths_should_equal_double_precision(void **state) {
             assert_true(ei[0] < (strstr(r.algorithm_infer, "F(4x4") ? 4e-6 : 1e-6));
             const bool avx512 = cnn_simd_level() == CNN_SIMD_AVX512;
             if (c == 0 && t < 3) {
-                const char *path = avx512 ? "per image, direct" : "per image, im2col";
+                const char *path = avx512 ? "per image, narrow" : "per image, im2col";
                 assert_string_equal(r.algorithm, path);
                 assert_string_equal(r.algorithm_infer, path);
             }

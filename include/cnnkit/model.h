@@ -281,7 +281,7 @@ void cnn_model_set_profiling(cnn_model *m, bool on);
 void cnn_model_node_time(const cnn_model *m, int node, double *forward, double *backward);
 
 /* How a Conv2d node runs at the batch of the last pass (or the declared
- * input's): "per image, direct", "per image, im2col", "chunked, im2col",
+ * input's): "per image, direct", "per image, narrow", "per image, im2col", "chunked, im2col",
  * "Winograd F(2x2, 3x3)", "Winograd F(4x4, 3x3)" or "Winograd F(4x4, 5x5)";
  * NULL for other layers. The string is static. */
 const char *cnn_model_node_algorithm(const cnn_model *m, int node);
