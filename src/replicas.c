@@ -149,7 +149,9 @@ const float *cnn_replicas_forward_train(cnn_model *m, const cnn_tensor *x, uint6
             xs.shape.dim[0] = b1 - b0;
             const float *y = cnn_model_forward_train(r, &xs, seed, step);
             ok[k] = y != NULL;
-            if (y) memcpy(m->rep_out + (size_t)b0 * out_per, y, (size_t)(b1 - b0) * out_per * 4);
+            if (y)
+                memcpy(m->rep_out + (size_t)b0 * out_per, y,
+                       (size_t)(b1 - b0) * out_per * sizeof(float));
         }
     }
     for (int k = 0; k < threads; k++)
