@@ -58,7 +58,6 @@ cnn_model *cnn_model_new(const char *class_name) {
 
 void cnn_model_free(cnn_model *m) {
     if (!m) return;
-    cnn_replicas_free(m);
     for (int i = 0; i < m->n_mods; i++) {
         free(m->mods[i].name);
         free(m->mods[i].path);
@@ -71,16 +70,21 @@ void cnn_model_free(cnn_model *m) {
     for (int i = 0; i < m->n_params; i++)
         free(m->params[i].name);
     free(m->mods);
-    free(m->nodes);
     free(m->params);
     free(m->pbuf);
-    free(m->gbuf);
     free(m->ibuf);
+    cnn_model_free_own(m);
+    free(m);
+}
+
+void cnn_model_free_own(cnn_model *m) {
+    cnn_replicas_free(m);
+    free(m->nodes);
+    free(m->gbuf);
     free(m->darena);
     free(m->aux);
     free(m->arena);
     free(m->work);
-    free(m);
 }
 
 const char *cnn_model_error(const cnn_model *m) { return m->err; }

@@ -193,6 +193,12 @@ cnn_status cnn_model_fail(cnn_model *m, cnn_status status, const char *fmt, ...)
  * buffers were last allocated with (the tests compare the two). */
 void cnn_model_allocated(const cnn_model *m, cnn_memory *out);
 
+/* Frees what a model owns apart from what its replicas borrow (names,
+ * modules, parameter records, the parameter buffers): its nodes, gradient
+ * buffer, plan buffers and replicas. cnn_model_free calls it for a model,
+ * replicas.c for a replica. */
+void cnn_model_free_own(cnn_model *m);
+
 /* Data parallelism over the threads in training (replicas.c). Whether
  * training m at this batch runs on a replica per thread; the passes on
  * them; cnn_model_memory's and cnn_model_allocated's share of them; and

@@ -13,8 +13,10 @@
  * Dropout (its masks are drawn over the whole batch), with parameters small
  * enough that a gradient buffer per thread costs little. LeNet's training
  * step at batch 256 on the 2-core Zen 5 machines: two processes of one
- * thread and 128 images each ran 90k images/s together where one process of
- * two threads ran 79k. */
+ * thread and 128 images each ran 82k to 92k images/s together where one
+ * process of two threads ran 72k to 79k; replicas took it from 66k to 72k
+ * (medians of 8 alternating runs), the shares being fixed while one core
+ * ran up to 20% slower. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,12 +76,7 @@ static cnn_model *replica_new(const cnn_model *m) {
 
 static void replica_free(cnn_model *r) {
     if (!r) return;
-    free(r->nodes);
-    free(r->gbuf);
-    free(r->arena);
-    free(r->work);
-    free(r->darena);
-    free(r->aux);
+    cnn_model_free_own(r);
     free(r);
 }
 
@@ -144,7 +141,6 @@ const float *cnn_replicas_forward_train(cnn_model *m, const cnn_tensor *x, uint6
             const int64_t b0 = share_start(N, k, threads), b1 = share_start(N, k + 1, threads);
             cnn_model *r = m->rep[k];
             r->profiling = m->profiling;
-            r->stats_frozen = m->stats_frozen;
             cnn_tensor xs = {.shape = x->shape, .data = x->data + (size_t)b0 * in_per};
             xs.shape.dim[0] = b1 - b0;
             const float *y = cnn_model_forward_train(r, &xs, seed, step);
@@ -204,6 +200,20 @@ cnn_status cnn_replicas_backward(cnn_model *m, const float *x, const float *dy, 
     return CNN_OK;
 }
 
+/* A replica's figures into out, but its weights, which are m's. */
+static void add_replica(cnn_memory *out, const cnn_memory *one) {
+    out->gradients += one->gradients;
+    out->activations += one->activations;
+    out->activation_gradients += one->activation_gradients;
+    out->training_state += one->training_state;
+    out->workspace += one->workspace;
+}
+
+static void sum_parts(cnn_memory *out) {
+    out->total = out->weights + out->gradients + out->activations + out->activation_gradients +
+                 out->training_state + out->workspace;
+}
+
 /* cnn_model_memory's figures for replicas: m's weights and gradients, and
  * each replica's plan for its share on one thread (its gradient buffer
  * included), plus the gathered output as workspace. m's shapes are
@@ -232,30 +242,20 @@ cnn_status cnn_replicas_memory(cnn_model *m, const cnn_shape *input, int threads
             cnn_model_fail(m, s, "%s", r->err);
             break;
         }
-        out->gradients += one.gradients;
-        out->activations += one.activations;
-        out->activation_gradients += one.activation_gradients;
-        out->training_state += one.training_state;
-        out->workspace += one.workspace;
+        add_replica(out, &one);
     }
     omp_set_num_threads(keep);
     replica_free(stand_in);
-    if (s != CNN_OK) return s;
-    out->total = out->weights + out->gradients + out->activations + out->activation_gradients +
-                 out->training_state + out->workspace;
-    return CNN_OK;
+    if (s == CNN_OK) sum_parts(out);
+    return s;
 }
 
 void cnn_replicas_allocated(const cnn_model *m, cnn_memory *out) {
     for (int k = 0; k < m->n_rep; k++) {
-        const cnn_model *r = m->rep[k];
-        out->gradients += r->pbuf_numel * sizeof(float);
-        out->activations += r->arena_numel * sizeof(float);
-        out->activation_gradients += r->darena_numel * sizeof(float);
-        out->training_state += r->aux_bytes;
-        out->workspace += r->work_numel * sizeof(float);
+        cnn_memory one;
+        cnn_model_allocated(m->rep[k], &one);
+        add_replica(out, &one);
     }
     out->workspace += m->rep_out_numel * sizeof(float);
-    out->total = out->weights + out->gradients + out->activations + out->activation_gradients +
-                 out->training_state + out->workspace;
+    sum_parts(out);
 }
