@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 
+#include "lanes.h"
 #include "model_impl.h"
 #include "parallel.h"
 
@@ -528,6 +529,53 @@ static int act_before_pool(const cnn_model *m, int i) {
     return p;
 }
 
+/* Node j reads node i alone, and nothing else reads node i. */
+static bool sole_reader(const cnn_model *m, int i, int j) {
+    if (m->nodes[j].n_in != 1 || m->nodes[j].in[0] != i) return false;
+    for (int k = i + 1; k < m->n_nodes; k++)
+        for (int e = 0; e < m->nodes[k].n_in; e++)
+            if (k != j && m->nodes[k].in[e] == i) return false;
+    return true;
+}
+
+static bool is_activation(cnn_op op) {
+    return op == CNN_OP_RELU || op == CNN_OP_SIGMOID || op == CNN_OP_TANH;
+}
+
+/* Training on one thread (a replica, or a run of one thread) with a batch
+ * of whole sixteens: a chain of nodes that starts at a Conv2d and ends at an
+ * AvgPool2d(2), each node the only reader of the one before, of Conv2d,
+ * AvgPool2d and elementwise activations that lanes.c takes (LeNet's conv1
+ * to its second pool), runs on 16 images per vector lane. The chain's
+ * first node takes its input as it is and its last gives its output as it
+ * is; between them every output and gradient stays in lanes. On a 28x28
+ * LeNet every vector of the convolutions is full, where rows 10 and 28
+ * wide left lanes idle, and the input gradient needs no col2im. */
+static void plan_lanes(cnn_model *m, bool train) {
+    for (int i = 0; i < m->n_nodes; i++)
+        m->nodes[i].lanes_in = m->nodes[i].lanes_out = false;
+    const int64_t N = m->input_shape.dim[0];
+    if (!train || omp_get_max_threads() != 1 || N < CNN_LANES || N % CNN_LANES) return;
+    for (int i = 0; i < m->n_nodes; i++) {
+        if (m->nodes[i].L.op != CNN_OP_CONV2D || !cnn_conv2d_lanes_ok(&m->nodes[i])) continue;
+        int end = -1;
+        for (int j = i; j + 1 < m->n_nodes && sole_reader(m, j, j + 1); j++) {
+            const cnn_node *q = &m->nodes[j + 1];
+            if (q->L.op == CNN_OP_AVGPOOL2D && cnn_pool_lanes_ok(q))
+                end = j + 1;
+            else if (!is_activation(q->L.op) &&
+                     !(q->L.op == CNN_OP_CONV2D && cnn_conv2d_lanes_ok(q)))
+                break;
+        }
+        if (end < 0) continue;
+        for (int k = i; k <= end; k++) {
+            m->nodes[k].lanes_in = k > i;
+            m->nodes[k].lanes_out = k < end;
+        }
+        i = end;
+    }
+}
+
 /* A plan's sizes: the activation arena, the workspace and the gradient arena in
  * floats, the training aux memory in bytes. */
 typedef struct plan_sizes {
@@ -624,6 +672,7 @@ static cnn_status plan_layout(cnn_model *m, bool train, size_t *out_offset, size
     int *buf = calloc((size_t)nn, sizeof *buf); /* node whose buffer a node's output lives in */
     size_t *size = malloc((size_t)nn * sizeof *size);
     cnn_status s = CNN_OK;
+    plan_lanes(m, train); /* before the ops size their workspaces */
     if (!last_use || !owner || !buf || !size) {
         s = cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
         goto done;
@@ -794,13 +843,17 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
     const cnn_shape input_shape = m->input_shape;
     cnn_shape *shapes = keep ? NULL : malloc((2 * nn + 1) * sizeof *shapes);
     size_t *off = malloc((3 * nn + 1) * sizeof *off);
-    unsigned char *zero = malloc(nn + 1);
-    if ((!keep && !shapes) || !off || !zero) {
+    unsigned char *zero = malloc(nn + 1), *lanes = malloc(nn + 1);
+    if ((!keep && !shapes) || !off || !zero || !lanes) {
         free(shapes);
         free(off);
         free(zero);
+        free(lanes);
         return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
     }
+    /* plan_layout decides the layouts anew: the plan's own are put back. */
+    for (size_t i = 0; i < nn; i++)
+        lanes[i] = (unsigned char)(m->nodes[i].lanes_in | m->nodes[i].lanes_out << 1);
     for (size_t i = 0; shapes && i < nn; i++) {
         shapes[2 * i] = m->nodes[i].in_shape;
         shapes[2 * i + 1] = m->nodes[i].out_shape;
@@ -825,9 +878,14 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
         m->trained_forward = trained_forward;
         m->rep_threads = rep_threads;
     }
+    for (size_t i = 0; i < nn; i++) {
+        m->nodes[i].lanes_in = lanes[i] & 1;
+        m->nodes[i].lanes_out = lanes[i] >> 1 & 1;
+    }
     free(shapes);
     free(off);
     free(zero);
+    free(lanes);
     return s;
 }
 

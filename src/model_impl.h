@@ -125,6 +125,11 @@ struct cnn_node {
      * (bwd_skip). */
     bool bwd_act_fused, bwd_act_sets, bwd_skip;
     cnn_op bwd_act;
+    /* Training plans on one thread, with a batch of whole sixteens, only (see
+     * plan_lanes in model.c): the node's input, and its gradient, lie as
+     * 16 images per vector lane (lanes.h) when lanes_in, its output and its
+     * gradient when lanes_out; the op runs lanes.c's kernels. */
+    bool lanes_in, lanes_out;
 };
 
 typedef struct cnn_module {
@@ -218,6 +223,12 @@ void cnn_node_describe(const cnn_node *n, cnn_sb *sb);
  * the elementwise activation act before it: AvgPool2d(2) after ReLU,
  * Sigmoid or Tanh (cnn_vavgpool2_act_backward), MaxPool2d after ReLU. */
 bool cnn_pool_takes_act(const cnn_node *n, cnn_op act);
+
+/* Whether a Conv2d or an AvgPool2d takes its input and output as 16 images
+ * per vector lane (lanes.c) in training: stride 1, one group and kernels at
+ * most 7 wide; AvgPool2d(2). */
+bool cnn_conv2d_lanes_ok(const cnn_node *n);
+bool cnn_pool_lanes_ok(const cnn_node *n);
 
 /* Shared by the pooling and convolution ops: one spatial output size with
  * PyTorch's formula, including ceil_mode's last-window rule. */

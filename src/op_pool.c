@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lanes.h"
 #include "model_impl.h"
 #include "parallel.h"
 #include "vmath.h"
@@ -225,6 +226,54 @@ bool cnn_pool_takes_act(const cnn_node *n, cnn_op act) {
                       n->out_shape.dim[3]);
 }
 
+/* ---- AvgPool2d(2) on 16 images per vector lane (plan_lanes in model.c) ----
+ * The input is in lanes; the output too, or, at the end of a chain, as the
+ * next node takes it: then each sixteen's output is pooled into the
+ * workspace and scattered, and its gradient gathered there. */
+
+#define POOL_LANES_CAP ((size_t)1 << 18) /* a sixteen's input: 1 MiB */
+
+bool cnn_pool_lanes_ok(const cnn_node *n) {
+    if (n->L.op != CNN_OP_AVGPOOL2D || n->in_shape.ndim != 4) return false;
+    const int64_t C = n->in_shape.dim[1], H = n->in_shape.dim[2], W = n->in_shape.dim[3];
+    return avg_is_2x2(&n->L, H, W, n->out_shape.dim[2], n->out_shape.dim[3]) &&
+           (size_t)(C * H * W) * CNN_LANES <= POOL_LANES_CAP;
+}
+
+static size_t avgpool_workspace(const cnn_node *n) {
+    if (!n->lanes_in || n->lanes_out) return 0;
+    size_t numel;
+    cnn_shape_numel(&n->out_shape, &numel);
+    return numel / (size_t)n->out_shape.dim[0] * CNN_LANES;
+}
+
+static void avgpool_lanes_forward(const cnn_node *n, const float *x, float *y, float *work) {
+    const int C = (int)n->in_shape.dim[1], H = (int)n->in_shape.dim[2], W = (int)n->in_shape.dim[3];
+    const size_t in = (size_t)C * H * W * CNN_LANES,
+                 out = (size_t)C * (H / 2) * (W / 2) * CNN_LANES;
+    for (int64_t k = 0; k < n->in_shape.dim[0] / CNN_LANES; k++) {
+        cnn_lanes_avgpool2(x + (size_t)k * in, C, H, W, n->lanes_out ? y + (size_t)k * out : work);
+        if (!n->lanes_out) cnn_lanes_scatter(work, out / CNN_LANES, y + (size_t)k * out, false);
+    }
+}
+
+static void avgpool_lanes_backward(const cnn_node *n, const float *x, const float *dy, float *dx,
+                                   float *work) {
+    const int C = (int)n->in_shape.dim[1], H = (int)n->in_shape.dim[2], W = (int)n->in_shape.dim[3];
+    const size_t in = (size_t)C * H * W * CNN_LANES,
+                 out = (size_t)C * (H / 2) * (W / 2) * CNN_LANES;
+    const bool add = !n->bwd_act_fused || !n->bwd_act_sets;
+    for (int64_t k = 0; k < n->in_shape.dim[0] / CNN_LANES; k++) {
+        const float *g = dy + (size_t)k * out;
+        if (!n->lanes_out) {
+            cnn_lanes_gather(g, out / CNN_LANES, work);
+            g = work;
+        }
+        cnn_lanes_avgpool2_backward(n->bwd_act_fused, n->bwd_act, dx + (size_t)k * in,
+                                    x + (size_t)k * in, g, C, H, W, add);
+    }
+}
+
 /* With bwd_act_fused, x is the activation's output and dx its input's
  * gradient: one pass instead of zeroing the pool's input gradient, adding
  * to it and reading it back in the activation's backward pass. LeNet's
@@ -234,8 +283,11 @@ static void avgpool_backward(const cnn_node *n, const float *x, const float *y, 
                              float *dx, const void *aux, float *work) {
     (void)y;
     (void)aux;
-    (void)work;
     if (!dx) return;
+    if (n->lanes_in) {
+        avgpool_lanes_backward(n, x, dy, dx, work);
+        return;
+    }
     const cnn_layer *L = &n->L;
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
@@ -291,7 +343,10 @@ static void avgpool_backward(const cnn_node *n, const float *x, const float *y, 
 /* The divisor follows PyTorch: with count_include_pad the window clipped to the
  * padded input, otherwise the window clipped to the input itself. */
 static void avgpool_forward(const cnn_node *n, const float *x, float *y, float *work) {
-    (void)work;
+    if (n->lanes_in) {
+        avgpool_lanes_forward(n, x, y, work);
+        return;
+    }
     const cnn_layer *L = &n->L;
     const int64_t planes = n->in_shape.dim[0] * n->in_shape.dim[1];
     const int64_t H = n->in_shape.dim[2], W = n->in_shape.dim[3];
@@ -353,6 +408,7 @@ const cnn_op_vtable cnn_op_avgpool2d = {
     .check = pool_check,
     .infer = pool_infer,
     .repr = avgpool_repr,
+    .workspace = avgpool_workspace,
     .forward = avgpool_forward,
     .explain = pool_explain,
     .backward = avgpool_backward,

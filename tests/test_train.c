@@ -181,6 +181,67 @@ static void lenet_gradients_should_equal_pytorchs(void **state) {
     cnn_model_free(m);
 }
 
+/* Training on one thread with a batch of whole sixteens, LeNet's layers up
+ * to its second pool run on 16 images per vector lane (lanes.c): PyTorch's
+ * 8 images, repeated, give the same loss and gradients (each copy's input
+ * gradient is PyTorch's divided by the copies). 16 images on one thread,
+ * and 32 on two threads (two replicas of 16). */
+static void lenet_gradients_in_lanes_should_equal_pytorchs(void **state) {
+    (void)state;
+    cnn_st_file *st = read_fixture("lenet_grad.step.safetensors");
+    cnn_tensor x8 = tensor_of(st, "input");
+    int64_t N8;
+    int32_t *labels8 = labels_of(st, "labels", &N8);
+    const cnn_st_entry *dref = cnn_st_find(st, "dinput");
+    assert_non_null(dref);
+    const size_t per = cnn_tensor_numel(&x8);
+    for (int threads = 1; threads <= 2; threads++) {
+        const int copies = 2 * threads;
+        cnn_set_threads(threads);
+        cnn_model *m;
+        assert_int_equal(cnn_zoo_build("lenet", &m), CNN_OK);
+        load_weights(m, "lenet_grad.weights.safetensors");
+        cnn_shape shape = x8.shape;
+        shape.dim[0] = N8 * copies;
+        cnn_tensor x;
+        assert_int_equal(cnn_tensor_alloc(&x, &shape), CNN_OK);
+        int32_t *labels = malloc((size_t)(N8 * copies) * sizeof *labels);
+        float *dx = malloc(per * copies * sizeof *dx);
+        assert_non_null(labels);
+        assert_non_null(dx);
+        for (int k = 0; k < copies; k++) {
+            memcpy(x.data + k * per, x8.data, per * sizeof(float));
+            memcpy(labels + k * N8, labels8, (size_t)N8 * sizeof *labels);
+        }
+        const double loss = forward_backward(m, &x, labels, N8 * copies, dx);
+        if (cnn_simd_level() == CNN_SIMD_AVX512) { /* the lanes' kernels are AVX-512's */
+            assert_string_equal(cnn_model_node_algorithm(m, 0), "16 images a vector");
+            assert_string_equal(cnn_model_node_algorithm(m, 3), "16 images a vector");
+        }
+        printf("  %d images on %d thread(s): loss %.7f vs PyTorch %.7f\n", (int)(N8 * copies),
+               threads, loss, cnn_st_find(st, "loss")->f32[0]);
+        assert_true(fabs(loss - cnn_st_find(st, "loss")->f32[0]) < 1e-5);
+        for (size_t i = 0; i < per * copies; i++)
+            dx[i] *= (float)copies;
+        for (int k = 0; k < copies; k++)
+            compare("dL/dinput, one copy, times the copies", dx + k * per, st, "dinput", per, 1e-5);
+        for (int i = 0; i < cnn_model_num_params(m); i++) {
+            cnn_param_info p = cnn_model_param(m, i);
+            char key[256];
+            snprintf(key, sizeof key, "grad.%s", p.name);
+            compare(key, p.grad, st, key, p.numel, 1e-5);
+        }
+        free(dx);
+        free(labels);
+        cnn_tensor_free(&x);
+        cnn_model_free(m);
+    }
+    cnn_set_threads(0);
+    free(labels8);
+    cnn_tensor_free(&x8);
+    cnn_st_free(st);
+}
+
 static void every_layer_type_gradients_should_equal_pytorchs(void **state) {
     (void)state;
     cnn_model *m = allnet();
@@ -293,6 +354,7 @@ static void schedules_should_follow_pytorchs_formulas(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(lenet_gradients_should_equal_pytorchs),
+        cmocka_unit_test(lenet_gradients_in_lanes_should_equal_pytorchs),
         cmocka_unit_test(every_layer_type_gradients_should_equal_pytorchs),
         cmocka_unit_test(optimizer_steps_should_equal_pytorchs),
         cmocka_unit_test(cross_entropy_should_be_stable_and_mean_over_the_batch),
