@@ -26,6 +26,7 @@
 
 #include "lanes.h"
 #include "simd.h"
+#include "vmath.h"
 
 #define L CNN_LANES
 
@@ -167,9 +168,9 @@ CNN_TARGET_AVX512 static void fwd_any(int mt, int r, const cnn_conv_geom *g, con
 static int piece(int len, int n, int k) { return (int)((long)k * len / n); }
 
 void cnn_lanes_conv(const cnn_conv_geom *g, const float *xp, const float *w, const float *bias,
-                    float *y) {
+                    bool has_act, cnn_op act, float *y) {
     const int nm = (g->M + FWD_MT - 1) / FWD_MT, nr = (g->ow + FWD_R - 1) / FWD_R;
-    for (int oy = 0; oy < g->oh; oy++)
+    for (int oy = 0; oy < g->oh; oy++) {
         for (int i = 0; i < nr; i++) {
             const int ox0 = piece(g->ow, nr, i), r = piece(g->ow, nr, i + 1) - ox0;
             for (int j = 0; j < nm; j++) {
@@ -177,6 +178,13 @@ void cnn_lanes_conv(const cnn_conv_geom *g, const float *xp, const float *w, con
                 fwd_any(piece(g->M, nm, j + 1) - m0, r, g, xp, w, bias, y, m0, oy, ox0);
             }
         }
+        /* The row's activation while it is in L1. */
+        if (has_act)
+            for (int m = 0; m < g->M; m++) {
+                float *row = y + ((size_t)m * g->oh + oy) * g->ow * L;
+                cnn_vactivation(act, row, row, (size_t)g->ow * L);
+            }
+    }
 }
 
 /* The lane sums of MT channels' weights from m0, input channel c, kernel row ki. */
@@ -320,7 +328,7 @@ void cnn_lanes_conv_dx(const cnn_conv_geom *g, const float *w, const float *dy, 
 
 CNN_TARGET_AVX512 void cnn_lanes_avgpool2(const float *x, int C, int H, int W, float *y) {
     const int oh = H / 2, ow = W / 2;
-    const __m512 four = _mm512_set1_ps(4.0f);
+    const __m512 quarter = _mm512_set1_ps(0.25f); /* x * 0.25 is x / 4 to the bit */
     for (int c = 0; c < C; c++)
         for (int oy = 0; oy < oh; oy++) {
             const float *r0 = x + ((size_t)c * H + 2 * oy) * W * L, *r1 = r0 + (size_t)W * L;
@@ -330,7 +338,7 @@ CNN_TARGET_AVX512 void cnn_lanes_avgpool2(const float *x, int C, int H, int W, f
                 __m512 s = _mm512_add_ps(_mm512_loadu_ps(r0 + a), _mm512_loadu_ps(r0 + a + L));
                 s = _mm512_add_ps(s, _mm512_loadu_ps(r1 + a));
                 s = _mm512_add_ps(s, _mm512_loadu_ps(r1 + a + L));
-                _mm512_storeu_ps(yr + (size_t)ox * L, _mm512_div_ps(s, four));
+                _mm512_storeu_ps(yr + (size_t)ox * L, _mm512_mul_ps(s, quarter));
             }
         }
 }
@@ -352,7 +360,7 @@ CNN_TARGET_AVX512 void cnn_lanes_avgpool2_backward(bool fused, cnn_op act, float
                                                    const float *y, const float *dy, int C, int H,
                                                    int W, bool add) {
     const int oh = H / 2, ow = W / 2;
-    const __m512 four = _mm512_set1_ps(4.0f);
+    const __m512 quarter = _mm512_set1_ps(0.25f); /* x * 0.25 is x / 4 to the bit */
     for (int c = 0; c < C; c++)
         for (int iy = 0; iy < H; iy++) {
             const size_t at = ((size_t)c * H + iy) * W * L;
@@ -361,7 +369,7 @@ CNN_TARGET_AVX512 void cnn_lanes_avgpool2_backward(bool fused, cnn_op act, float
             for (int ix = 0; ix < W; ix++) {
                 __m512 v = _mm512_setzero_ps();
                 if (iy < 2 * oh && ix < 2 * ow) {
-                    v = _mm512_div_ps(_mm512_loadu_ps(g + (size_t)(ix / 2) * L), four);
+                    v = _mm512_mul_ps(_mm512_loadu_ps(g + (size_t)(ix / 2) * L), quarter);
                     v = act_grad(fused, act, v, _mm512_loadu_ps(yr + (size_t)ix * L));
                 }
                 float *o = d + (size_t)ix * L;
@@ -379,8 +387,8 @@ bool cnn_lanes_conv_ok(const cnn_conv_geom *g) {
 
 /* Never called: cnn_lanes_conv_ok is false without the x86 kernels. */
 void cnn_lanes_conv(const cnn_conv_geom *g, const float *xp, const float *w, const float *bias,
-                    float *y) {
-    (void)g, (void)xp, (void)w, (void)bias, (void)y;
+                    bool has_act, cnn_op act, float *y) {
+    (void)g, (void)xp, (void)w, (void)bias, (void)has_act, (void)act, (void)y;
 }
 void cnn_lanes_conv_dw(const cnn_conv_geom *g, const float *xp, const float *dy, float *dw,
                        float *db) {

@@ -25,14 +25,15 @@ bool cnn_lanes_conv_ok(const cnn_conv_geom *g);
 
 /* The padded input: xp [C][H + 2ph][W + 2pw][16] from x, 16 images in lanes
  * (images = false) or one after the other (images = true, cnn_lanes_gather's
- * layout), zeros around. */
+ * layout), zeros around. Without padding, x in lanes is already that. */
 size_t cnn_lanes_pad_floats(const cnn_conv_geom *g);
 void cnn_lanes_pad(const cnn_conv_geom *g, const float *x, bool images, float *xp);
 
 /* y [M][oh][ow][16] = bias + the convolution of the padded input xp with w
- * (M, C, kh, kw); bias may be NULL. */
+ * (M, C, kh, kw), then act (cnn_vactivation's) when has_act; bias may be
+ * NULL. */
 void cnn_lanes_conv(const cnn_conv_geom *g, const float *xp, const float *w, const float *bias,
-                    float *y);
+                    bool has_act, cnn_op act, float *y);
 
 /* The weight gradient, kept per lane: dw [M*C*kh*kw][16] += the products of
  * dy [M][oh][ow][16] with the padded input's shifted planes; db [M][16] +=

@@ -310,17 +310,22 @@ static size_t conv_lanes_floats(const conv_dims *d, bool backward, bool lanes_in
     return f;
 }
 
+/* A sixteen's input as the kernels take it: padded into xp, or as it is. */
+static const float *conv_lanes_input(const cnn_node *n, const conv_dims *d, const float *x,
+                                     float *xp) {
+    if (n->lanes_in && d->geom.ph == 0 && d->geom.pw == 0) return x;
+    cnn_lanes_pad(&d->geom, x, !n->lanes_in, xp);
+    return xp;
+}
+
 static void conv_lanes_forward(const cnn_node *n, const conv_dims *d, const float *x, float *y,
                                float *work) {
     const float *weight = n->param[CNN_SLOT_WEIGHT], *bias = n->param[CNN_SLOT_BIAS];
     const size_t in = (size_t)(d->C * d->H * d->W) * CNN_LANES,
                  out = (size_t)(d->OC * d->P) * CNN_LANES;
-    for (int64_t k = 0; k < d->N / CNN_LANES; k++) {
-        float *yk = y + (size_t)k * out;
-        cnn_lanes_pad(&d->geom, x + (size_t)k * in, !n->lanes_in, work);
-        cnn_lanes_conv(&d->geom, work, weight, bias, yk);
-        if (n->has_act) cnn_vactivation(n->act, yk, yk, out);
-    }
+    for (int64_t k = 0; k < d->N / CNN_LANES; k++)
+        cnn_lanes_conv(&d->geom, conv_lanes_input(n, d, x + (size_t)k * in, work), weight, bias,
+                       n->has_act, n->act, y + (size_t)k * out);
 }
 
 static void conv_lanes_backward(const cnn_node *n, const conv_dims *d, const float *x,
@@ -335,8 +340,8 @@ static void conv_lanes_backward(const cnn_node *n, const conv_dims *d, const flo
     memset(dw, 0, (nw + (size_t)d->OC) * CNN_LANES * sizeof(float));
     for (int64_t k = 0; k < d->N / CNN_LANES; k++) {
         const float *dyk = dy + (size_t)k * out;
-        cnn_lanes_pad(&d->geom, x + (size_t)k * in, !n->lanes_in, xp);
-        cnn_lanes_conv_dw(&d->geom, xp, dyk, dw, dbias ? db : NULL);
+        cnn_lanes_conv_dw(&d->geom, conv_lanes_input(n, d, x + (size_t)k * in, xp), dyk, dw,
+                          dbias ? db : NULL);
         if (!dx) continue;
         if (n->lanes_in) {
             cnn_lanes_conv_dx(&d->geom, weight, dyk, dx + (size_t)k * in);
