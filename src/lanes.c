@@ -30,30 +30,104 @@
 
 #define L CNN_LANES
 
-void cnn_lanes_gather(const float *x, size_t per, float *xl) {
-    for (size_t i0 = 0; i0 < per; i0 += 16) {
-        const size_t n = per - i0 < 16 ? per - i0 : 16;
-        for (int l = 0; l < L; l++) {
-            const float *src = x + (size_t)l * per + i0;
-            for (size_t i = 0; i < n; i++)
-                xl[(i0 + i) * L + l] = src[i];
+/* 16 rows of n <= 16 floats, row l at x + l*stride, into dst[j*16 + l]
+ * (rows_to_lanes), and back (lanes_to_rows, adding with add). */
+static void rows_to_lanes_generic(const float *x, size_t stride, int n, float *dst) {
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < n; j++)
+            dst[(size_t)j * L + l] = x[(size_t)l * stride + j];
+}
+
+static void lanes_to_rows_generic(const float *src, int n, float *x, size_t stride, bool add) {
+    for (int l = 0; l < L; l++)
+        for (int j = 0; j < n; j++) {
+            float *o = x + (size_t)l * stride + j;
+            *o = add ? *o + src[(size_t)j * L + l] : src[(size_t)j * L + l];
         }
+}
+
+#if CNN_HAVE_X86_KERNELS
+#include <immintrin.h>
+
+/* r[i][j] <- r[j][i]: pairs, then quads, then 128-bit quarters. */
+CNN_TARGET_AVX512 __attribute__((always_inline)) static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4)
+        for (int h = 0; h < 2; h++) {
+            const __m512d a = _mm512_castps_pd(t[i + h]), b = _mm512_castps_pd(t[i + h + 2]);
+            r[i + 2 * h] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+            r[i + 2 * h + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        }
+    for (int i = 0; i < 16; i += 8)
+        for (int j = 0; j < 4; j++) {
+            t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+            t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xdd);
+        }
+    for (int j = 0; j < 8; j++) {
+        r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+        r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
     }
 }
 
-void cnn_lanes_scatter(const float *xl, size_t per, float *x, bool add) {
-    for (size_t i0 = 0; i0 < per; i0 += 16) {
-        const size_t n = per - i0 < 16 ? per - i0 : 16;
-        for (int l = 0; l < L; l++) {
-            float *dst = x + (size_t)l * per + i0;
-            if (add)
-                for (size_t i = 0; i < n; i++)
-                    dst[i] += xl[(i0 + i) * L + l];
-            else
-                for (size_t i = 0; i < n; i++)
-                    dst[i] = xl[(i0 + i) * L + l];
-        }
+CNN_TARGET_AVX512 static void rows_to_lanes_avx512(const float *x, size_t stride, int n,
+                                                   float *dst) {
+    const __mmask16 k = (__mmask16)((1u << n) - 1u);
+    __m512 r[16];
+    for (int l = 0; l < L; l++)
+        r[l] = _mm512_maskz_loadu_ps(k, x + (size_t)l * stride);
+    transpose16(r);
+    for (int j = 0; j < n; j++)
+        _mm512_storeu_ps(dst + (size_t)j * L, r[j]);
+}
+
+CNN_TARGET_AVX512 static void lanes_to_rows_avx512(const float *src, int n, float *x, size_t stride,
+                                                   bool add) {
+    const __mmask16 k = (__mmask16)((1u << n) - 1u);
+    __m512 r[16];
+    for (int j = 0; j < 16; j++)
+        r[j] = j < n ? _mm512_loadu_ps(src + (size_t)j * L) : _mm512_setzero_ps();
+    transpose16(r);
+    for (int l = 0; l < L; l++) {
+        float *o = x + (size_t)l * stride;
+        _mm512_mask_storeu_ps(o, k, add ? _mm512_add_ps(_mm512_maskz_loadu_ps(k, o), r[l]) : r[l]);
     }
+}
+#endif
+
+/* On AVX-512, 16 by 16 in registers: LeNet's input padded into lanes,
+ * ? -> ? us per image. */
+static void rows_to_lanes(const float *x, size_t stride, int n, float *dst) {
+#if CNN_HAVE_X86_KERNELS
+    if (cnn_simd_level() == CNN_SIMD_AVX512) {
+        rows_to_lanes_avx512(x, stride, n, dst);
+        return;
+    }
+#endif
+    rows_to_lanes_generic(x, stride, n, dst);
+}
+
+static void lanes_to_rows(const float *src, int n, float *x, size_t stride, bool add) {
+#if CNN_HAVE_X86_KERNELS
+    if (cnn_simd_level() == CNN_SIMD_AVX512) {
+        lanes_to_rows_avx512(src, n, x, stride, add);
+        return;
+    }
+#endif
+    lanes_to_rows_generic(src, n, x, stride, add);
+}
+
+void cnn_lanes_gather(const float *x, size_t per, float *xl) {
+    for (size_t i0 = 0; i0 < per; i0 += 16)
+        rows_to_lanes(x + i0, per, per - i0 < 16 ? (int)(per - i0) : 16, xl + i0 * L);
+}
+
+void cnn_lanes_scatter(const float *xl, size_t per, float *x, bool add) {
+    for (size_t i0 = 0; i0 < per; i0 += 16)
+        lanes_to_rows(xl + i0 * L, per - i0 < 16 ? (int)(per - i0) : 16, x + i0, per, add);
 }
 
 static int padded_h(const cnn_conv_geom *g) { return g->H + 2 * g->ph; }
@@ -82,9 +156,9 @@ void cnn_lanes_pad(const cnn_conv_geom *g, const float *x, bool images, float *x
                 memcpy(dst, x + at * L, (size_t)g->W * L * sizeof(float));
                 continue;
             }
-            for (int l = 0; l < L; l++)
-                for (int ix = 0; ix < g->W; ix++)
-                    dst[(size_t)ix * L + l] = x[(size_t)l * per + at + ix];
+            for (int ix = 0; ix < g->W; ix += 16)
+                rows_to_lanes(x + at + ix, per, g->W - ix < 16 ? g->W - ix : 16,
+                              dst + (size_t)ix * L);
         }
 }
 
@@ -98,7 +172,6 @@ void cnn_lanes_reduce(const float *lanes, size_t n, float *out) {
 }
 
 #if CNN_HAVE_X86_KERNELS
-#include <immintrin.h>
 
 #define FWD_MT 4  /* output channels per forward tile, at most */
 #define FWD_R  7  /* columns per forward tile, at most */

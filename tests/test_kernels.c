@@ -23,6 +23,7 @@
 #include "conv_direct.h"
 #include "gemm.h"
 #include "im2col.h"
+#include "lanes.h"
 #include "model_impl.h"
 #include "vmath.h"
 #include "winograd.h"
@@ -248,6 +249,202 @@ static void direct_kernels_should_equal_the_plain_loops(void **state) {
            "narrow kernel on %d geometries\n",
            worst_fwd, worst, narrow_geoms);
     assert_true(narrow_geoms >= 3); /* LeNet's conv2, a 1x1 layer, 20 channels (two vectors) */
+}
+
+/* More shapes for the lanes' register tiles: every kernel width 1 to 7,
+ * channel counts 1 to 9 (tiles of up to 4 and their remainders), rows up to
+ * 23 wide (several forward tiles and input-gradient windows). */
+static const cnn_conv_geom lanes_geoms[] = {
+    {2, 6, 6, 1, 6, 6, 1, 1, 0, 0},     {3, 8, 9, 2, 6, 8, 3, 2, 0, 0},
+    {1, 9, 23, 9, 9, 23, 3, 3, 1, 1},   {4, 7, 12, 7, 6, 9, 4, 4, 1, 0},
+    {2, 11, 15, 5, 12, 14, 6, 6, 3, 2}, {3, 9, 18, 3, 3, 12, 7, 7, 0, 0},
+    {2, 10, 21, 6, 10, 21, 7, 7, 3, 3},
+};
+
+/* The 16-images-per-lane kernels (lanes.c) against the definitions in double
+ * precision, image by image: the padded copy (from images and from lanes),
+ * the convolution with and without bias and a ReLU after it, the weight and
+ * bias gradients (accumulated twice) and the input gradient (added to what
+ * dx held); AvgPool2d(2) and its backward pass with and without each
+ * activation, on odd planes; gather and scatter exactly. */
+static void lanes_kernels_should_equal_their_definitions(void **state) {
+    (void)state;
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 4, 0);
+    float *t = random_floats(&rng, 7 * 5 * 16), back[7 * 5 * 16], tl[7 * 5 * 16];
+    cnn_lanes_gather(t, 35, tl);
+    for (int l = 0; l < 16; l++)
+        for (int i = 0; i < 35; i++)
+            assert_true(tl[i * 16 + l] == t[l * 35 + i]);
+    cnn_lanes_scatter(tl, 35, back, false);
+    assert_memory_equal(back, t, sizeof back);
+    cnn_lanes_scatter(tl, 35, back, true);
+    for (int i = 0; i < 35 * 16; i++)
+        assert_true(back[i] == 2.0f * t[i]);
+    free(t);
+    if (cnn_simd_level() != CNN_SIMD_AVX512) {
+        printf("  lanes: not used with %s kernels\n", cnn_simd_name(cnn_simd_level()));
+        skip();
+    }
+    double worst[3] = {0};
+    int tested = 0;
+    const size_t ng = sizeof geoms / sizeof geoms[0],
+                 nl = sizeof lanes_geoms / sizeof lanes_geoms[0];
+    for (size_t s = 0; s < ng + nl; s++) {
+        const cnn_conv_geom *g = s < ng ? &geoms[s] : &lanes_geoms[s - ng];
+        if (!cnn_lanes_conv_ok(g)) continue;
+        tested++;
+        assert_true(g->oh == g->H + 2 * g->ph - g->kh + 1 && g->ow == g->W + 2 * g->pw - g->kw + 1);
+        const size_t nx = (size_t)g->C * g->H * g->W, ny = (size_t)g->M * g->oh * g->ow;
+        const size_t nw = (size_t)g->M * g->C * g->kh * g->kw, npad = cnn_lanes_pad_floats(g);
+        float *x = random_floats(&rng, 16 * nx), *dy = random_floats(&rng, 16 * ny);
+        float *w = random_floats(&rng, nw), *bias = random_floats(&rng, (size_t)g->M);
+        float *xl = malloc(16 * nx * sizeof *xl), *xp = malloc(npad * sizeof *xp),
+              *xp2 = malloc(npad * sizeof *xp2), *y = malloc(16 * ny * sizeof *y);
+        float *dw = calloc(16 * nw, sizeof *dw), *db = calloc(16 * (size_t)g->M, sizeof *db);
+        float *dx = random_floats(&rng, 16 * nx), *dx0 = malloc(16 * nx * sizeof *dx0);
+        assert_true(xl && xp && xp2 && y && dw && db && dx0);
+        memcpy(dx0, dx, 16 * nx * sizeof *dx0);
+        cnn_lanes_gather(x, nx, xl);
+        cnn_lanes_pad(g, x, true, xp);
+        cnn_lanes_pad(g, xl, false, xp2);
+        assert_memory_equal(xp, xp2, npad * sizeof *xp);
+        /* x[l][c][iy][ix] as the definitions read it, 0 in the padding. */
+#define XAT(l, c, iy, ix)                                                                          \
+    ((iy) < 0 || (iy) >= g->H || (ix) < 0 || (ix) >= g->W                                          \
+         ? 0.0                                                                                     \
+         : (double)x[(size_t)(l)*nx + ((size_t)(c)*g->H + (iy)) * g->W + (ix)])
+        for (int run = 0; run < 2; run++) {
+            cnn_lanes_conv(g, xp, w, run ? bias : NULL, run == 1, CNN_OP_RELU, y);
+            for (size_t i = 0; i < ny; i++)
+                for (int l = 0; l < 16; l++) {
+                    const int ox = (int)(i % g->ow), oy = (int)(i / g->ow % g->oh);
+                    const int m = (int)(i / ((size_t)g->ow * g->oh));
+                    double ref = run ? bias[m] : 0.0, mag = 1.0;
+                    for (int c = 0; c < g->C; c++)
+                        for (int ki = 0; ki < g->kh; ki++)
+                            for (int kj = 0; kj < g->kw; kj++) {
+                                const double v = w[((m * g->C + c) * g->kh + ki) * g->kw + kj] *
+                                                 XAT(l, c, oy - g->ph + ki, ox - g->pw + kj);
+                                ref += v;
+                                mag += fabs(v);
+                            }
+                    if (run) ref = ref > 0.0 ? ref : 0.0;
+                    const double err = fabs(y[i * 16 + (size_t)l] - ref) / mag;
+                    if (err > worst[0]) worst[0] = err;
+                    if (err > 1e-6)
+                        fail_msg("geometry %zu: y[%zu] image %d = %.9g, expected %.9g", s, i, l,
+                                 y[i * 16 + (size_t)l], ref);
+                }
+        }
+        cnn_lanes_conv_dw(g, xp, dy, dw, db);
+        cnn_lanes_conv_dw(g, xp, dy, dw, db); /* accumulates: twice the gradient */
+        float *dws = calloc(nw, sizeof *dws), *dbs = calloc((size_t)g->M, sizeof *dbs);
+        assert_true(dws && dbs);
+        cnn_lanes_reduce(dw, nw, dws);
+        cnn_lanes_reduce(db, (size_t)g->M, dbs);
+        for (size_t i = 0; i < nw; i++) {
+            const int kj = (int)(i % g->kw), ki = (int)(i / g->kw % g->kh);
+            const int c = (int)(i / ((size_t)g->kw * g->kh) % g->C);
+            const int m = (int)(i / ((size_t)g->kw * g->kh * g->C));
+            double ref = 0.0, mag = 1.0;
+            for (int l = 0; l < 16; l++)
+                for (int oy = 0; oy < g->oh; oy++)
+                    for (int ox = 0; ox < g->ow; ox++) {
+                        const double v =
+                            2.0 * dy[(((size_t)m * g->oh + oy) * g->ow + ox) * 16 + (size_t)l] *
+                            XAT(l, c, oy - g->ph + ki, ox - g->pw + kj);
+                        ref += v;
+                        mag += fabs(v);
+                    }
+            const double err = fabs(dws[i] - ref) / mag;
+            if (err > worst[1]) worst[1] = err;
+            if (err > 1e-6)
+                fail_msg("geometry %zu: dw[%zu] = %.9g, expected %.9g", s, i, dws[i], ref);
+        }
+        for (int m = 0; m < g->M; m++) {
+            double ref = 0.0, mag = 1.0;
+            for (size_t i = 0; i < (size_t)g->oh * g->ow * 16; i++) {
+                ref += 2.0 * dy[(size_t)m * g->oh * g->ow * 16 + i];
+                mag += fabs(2.0 * dy[(size_t)m * g->oh * g->ow * 16 + i]);
+            }
+            if (fabs(dbs[m] - ref) / mag > 1e-6)
+                fail_msg("geometry %zu: db[%d] = %.9g, expected %.9g", s, m, dbs[m], ref);
+        }
+#undef XAT
+        cnn_lanes_conv_dx(g, w, dy, dx);
+        for (size_t i = 0; i < nx; i++)
+            for (int l = 0; l < 16; l++) {
+                const int ix = (int)(i % g->W), iy = (int)(i / g->W % g->H);
+                const int c = (int)(i / ((size_t)g->W * g->H));
+                double ref = dx0[i * 16 + (size_t)l], mag = 1.0;
+                for (int m = 0; m < g->M; m++)
+                    for (int ki = 0; ki < g->kh; ki++)
+                        for (int kj = 0; kj < g->kw; kj++) {
+                            const int oy = iy + g->ph - ki, ox = ix + g->pw - kj;
+                            if (oy < 0 || oy >= g->oh || ox < 0 || ox >= g->ow) continue;
+                            const double v =
+                                (double)w[((m * g->C + c) * g->kh + ki) * g->kw + kj] *
+                                dy[(((size_t)m * g->oh + oy) * g->ow + ox) * 16 + (size_t)l];
+                            ref += v;
+                            mag += fabs(v);
+                        }
+                const double err = fabs(dx[i * 16 + (size_t)l] - ref) / mag;
+                if (err > worst[2]) worst[2] = err;
+                if (err > 1e-6)
+                    fail_msg("geometry %zu: dx[%zu] image %d = %.9g, expected %.9g", s, i, l,
+                             dx[i * 16 + (size_t)l], ref);
+            }
+        free(x), free(dy), free(w), free(bias), free(xl), free(xp), free(xp2), free(y);
+        free(dw), free(db), free(dx), free(dx0), free(dws), free(dbs);
+    }
+    /* AvgPool2d(2) on 3 planes of 7 x 9: the last row and column outside every window. */
+    enum { PC = 3, PH = 7, PW = 9, PO = PC * 3 * 4 * 16, PI = PC * PH * PW * 16 };
+    float *px = random_floats(&rng, PI), *pdy = random_floats(&rng, PO), *py = malloc(PO * 4);
+    float *pdx = random_floats(&rng, PI), *pdx0 = malloc(PI * 4);
+    assert_true(py && pdx0);
+    for (int i = 0; i < PI; i++)
+        px[i] = px[i] * 0.5f + 0.5f; /* activations' outputs in (0, 1) */
+    cnn_lanes_avgpool2(px, PC, PH, PW, py);
+    for (int c = 0; c < PC; c++)
+        for (int oy = 0; oy < 3; oy++)
+            for (int ox = 0; ox < 4; ox++)
+                for (int l = 0; l < 16; l++) {
+#define PXAT(iy, ix) px[(((size_t)c * PH + (iy)) * PW + (ix)) * 16 + (size_t)l]
+                    const float want = (PXAT(2 * oy, 2 * ox) + PXAT(2 * oy, 2 * ox + 1) +
+                                        PXAT(2 * oy + 1, 2 * ox) + PXAT(2 * oy + 1, 2 * ox + 1)) /
+                                       4.0f;
+                    assert_true(py[(((size_t)c * 3 + oy) * 4 + ox) * 16 + (size_t)l] == want);
+                }
+    const cnn_op acts[] = {CNN_OP_RELU, CNN_OP_SIGMOID, CNN_OP_TANH};
+    memcpy(pdx0, pdx, PI * 4);
+    for (int a = -1; a < 3; a++)
+        for (int add = 0; add < 2; add++) {
+            memcpy(pdx, pdx0, PI * 4);
+            cnn_lanes_avgpool2_backward(a >= 0, a >= 0 ? acts[a] : CNN_OP_RELU, pdx, px, pdy, PC,
+                                        PH, PW, add);
+            for (int i = 0; i < PI; i++) {
+                const int l = i % 16, ix = i / 16 % PW, iy = i / 16 / PW % PH, c = i / 16 / PW / PH;
+                float v = 0.0f;
+                if (iy < 6 && ix < 8) {
+                    v = pdy[(((size_t)c * 3 + iy / 2) * 4 + ix / 2) * 16 + (size_t)l] / 4.0f;
+                    const float yv = px[i];
+                    if (a == 0) v = yv > 0.0f ? v : 0.0f;
+                    if (a == 1) v = v * yv * (1.0f - yv);
+                    if (a == 2) v = v * (1.0f - yv * yv);
+                }
+                const float want = add ? pdx0[i] + v : v;
+                if (pdx[i] != want)
+                    fail_msg("pool backward, act %d, add %d: dx[%d] = %.9g, expected %.9g", a, add,
+                             i, pdx[i], want);
+            }
+        }
+#undef PXAT
+    free(px), free(pdy), free(py), free(pdx), free(pdx0);
+    printf("  lanes: %d geometries, worst error %.3g forward, %.3g weight gradient, %.3g input "
+           "gradient (of the sum of |terms|); pools to the bit\n",
+           tested, worst[0], worst[1], worst[2]);
+    assert_true(tested >= 15);
 }
 
 /* dy transposed exactly, with a guard float past it, and each row's sum
@@ -780,6 +977,7 @@ int main(void) {
         cmocka_unit_test(gemm_should_equal_the_plain_product_for_every_tile_shape),
         cmocka_unit_test(gemm_nt_should_equal_the_dot_products_for_every_tile_shape),
         cmocka_unit_test(direct_kernels_should_equal_the_plain_loops),
+        cmocka_unit_test(lanes_kernels_should_equal_their_definitions),
         cmocka_unit_test(transpose_sum_should_transpose_and_add_row_sums),
         cmocka_unit_test(avgpool2_act_backward_should_follow_its_definition),
         cmocka_unit_test(im2col_and_col2im_should_follow_their_definitions),
