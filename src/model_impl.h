@@ -130,6 +130,12 @@ struct cnn_node {
      * 16 images per vector lane (lanes.h) when lanes_in, its output and its
      * gradient when lanes_out; the op runs lanes.c's kernels. */
     bool lanes_in, lanes_out;
+    /* A chain that runs a sixteen at a time through all its nodes (see
+     * plan_lanes): its first and last node on each of its nodes, -1 on the
+     * others. The op's call runs the sixteens [lanes_from, lanes_to) of the
+     * batch; every sixteen, outside such a chain. */
+    int lanes_first, lanes_last;
+    int64_t lanes_from, lanes_to;
 };
 
 typedef struct cnn_module {

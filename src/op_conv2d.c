@@ -299,15 +299,18 @@ bool cnn_conv2d_lanes_ok(const cnn_node *n) {
            (size_t)(d.OC * d.P) * CNN_LANES <= CONV_LANES_CAP;
 }
 
-/* Workspace: the padded input; backward, also the lane sums of dW and db,
- * and a sixteen's input gradient when dx is not in lanes. */
+/* Workspace: the padded input; backward, also a sixteen's input gradient
+ * when dx is not in lanes. */
 static size_t conv_lanes_floats(const conv_dims *d, bool backward, bool lanes_in) {
     size_t f = cnn_lanes_pad_floats(&d->geom) + 16;
-    if (backward) {
-        f += (size_t)(d->OC * d->K + d->OC) * CNN_LANES;
-        if (!lanes_in) f += (size_t)(d->C * d->H * d->W) * CNN_LANES;
-    }
+    if (backward && !lanes_in) f += (size_t)(d->C * d->H * d->W) * CNN_LANES;
     return f;
+}
+
+/* Aux memory: the lane sums of dW and db, from the first sixteen's backward
+ * pass to the last's (a chain may run the sixteens one call each). */
+static size_t conv_lanes_sums_floats(const conv_dims *d) {
+    return (size_t)(d->OC * d->K + d->OC) * CNN_LANES;
 }
 
 /* A sixteen's input as the kernels take it: padded into xp, or as it is. */
@@ -323,22 +326,22 @@ static void conv_lanes_forward(const cnn_node *n, const conv_dims *d, const floa
     const float *weight = n->param[CNN_SLOT_WEIGHT], *bias = n->param[CNN_SLOT_BIAS];
     const size_t in = (size_t)(d->C * d->H * d->W) * CNN_LANES,
                  out = (size_t)(d->OC * d->P) * CNN_LANES;
-    for (int64_t k = 0; k < d->N / CNN_LANES; k++)
+    for (int64_t k = n->lanes_from; k < n->lanes_to; k++)
         cnn_lanes_conv(&d->geom, conv_lanes_input(n, d, x + (size_t)k * in, work), weight, bias,
                        n->has_act, n->act, y + (size_t)k * out);
 }
 
 static void conv_lanes_backward(const cnn_node *n, const conv_dims *d, const float *x,
-                                const float *dy, float *dx, float *work) {
+                                const float *dy, float *dx, float *sums, float *work) {
     const float *weight = n->param[CNN_SLOT_WEIGHT];
     float *dweight = n->grad[CNN_SLOT_WEIGHT], *dbias = n->grad[CNN_SLOT_BIAS];
     const size_t in = (size_t)(d->C * d->H * d->W) * CNN_LANES,
                  out = (size_t)(d->OC * d->P) * CNN_LANES;
     const size_t nw = (size_t)(d->OC * d->K);
-    float *xp = work, *dw = xp + cnn_lanes_pad_floats(&d->geom) + 16, *db = dw + nw * CNN_LANES;
-    float *dxl = db + (size_t)d->OC * CNN_LANES;
-    memset(dw, 0, (nw + (size_t)d->OC) * CNN_LANES * sizeof(float));
-    for (int64_t k = 0; k < d->N / CNN_LANES; k++) {
+    float *xp = work, *dxl = xp + cnn_lanes_pad_floats(&d->geom) + 16;
+    float *dw = sums, *db = dw + nw * CNN_LANES;
+    if (n->lanes_from == 0) memset(sums, 0, conv_lanes_sums_floats(d) * sizeof(float));
+    for (int64_t k = n->lanes_from; k < n->lanes_to; k++) {
         const float *dyk = dy + (size_t)k * out;
         cnn_lanes_conv_dw(&d->geom, conv_lanes_input(n, d, x + (size_t)k * in, xp), dyk, dw,
                           dbias ? db : NULL);
@@ -351,6 +354,7 @@ static void conv_lanes_backward(const cnn_node *n, const conv_dims *d, const flo
             cnn_lanes_scatter(dxl, in / CNN_LANES, dx + (size_t)k * in, true);
         }
     }
+    if (n->lanes_to < d->N / CNN_LANES) return;
     cnn_lanes_reduce(dw, nw, dweight);
     if (dbias) cnn_lanes_reduce(db, (size_t)d->OC, dbias);
 }
@@ -450,8 +454,8 @@ static bool conv_keeps_patches(const conv_dims *d, const cnn_layer *L) {
 }
 
 static size_t conv_aux_bytes(const cnn_node *n) {
-    if (n->lanes_out) return 0;
     const conv_dims d = conv_dims_of(n);
+    if (n->lanes_out) return conv_lanes_sums_floats(&d) * sizeof(float);
     return conv_keeps_patches(&d, &n->L) ? (size_t)(d.N * d.G * d.K * d.P) * sizeof(float) : 0;
 }
 
@@ -766,7 +770,7 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
     const cnn_layer *L = &n->L;
     const conv_dims d = conv_dims_of(n);
     if (n->lanes_out) {
-        conv_lanes_backward(n, &d, x, dy, dx, work);
+        conv_lanes_backward(n, &d, x, dy, dx, (float *)aux, work);
         return;
     }
     if (d.per_image) {

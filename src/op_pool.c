@@ -251,7 +251,7 @@ static void avgpool_lanes_forward(const cnn_node *n, const float *x, float *y, f
     const int C = (int)n->in_shape.dim[1], H = (int)n->in_shape.dim[2], W = (int)n->in_shape.dim[3];
     const size_t in = (size_t)C * H * W * CNN_LANES,
                  out = (size_t)C * (H / 2) * (W / 2) * CNN_LANES;
-    for (int64_t k = 0; k < n->in_shape.dim[0] / CNN_LANES; k++) {
+    for (int64_t k = n->lanes_from; k < n->lanes_to; k++) {
         cnn_lanes_avgpool2(x + (size_t)k * in, C, H, W, n->lanes_out ? y + (size_t)k * out : work);
         if (!n->lanes_out) cnn_lanes_scatter(work, out / CNN_LANES, y + (size_t)k * out, false);
     }
@@ -263,7 +263,7 @@ static void avgpool_lanes_backward(const cnn_node *n, const float *x, const floa
     const size_t in = (size_t)C * H * W * CNN_LANES,
                  out = (size_t)C * (H / 2) * (W / 2) * CNN_LANES;
     const bool add = !n->bwd_act_fused || !n->bwd_act_sets;
-    for (int64_t k = 0; k < n->in_shape.dim[0] / CNN_LANES; k++) {
+    for (int64_t k = n->lanes_from; k < n->lanes_to; k++) {
         const float *g = dy + (size_t)k * out;
         if (!n->lanes_out) {
             cnn_lanes_gather(g, out / CNN_LANES, work);

@@ -503,9 +503,10 @@ static void lenet_replicas_should_match_one_model(void **state) {
  * padding on both convolutions, a 7x5 kernel, channel counts that do not
  * fill the register tiles, rows of 23 (several tiles, several input-gradient
  * windows), a pool that drops an odd row and column, and a Sigmoid whose
- * backward pass runs on its own. 16 images on one thread take the lanes;
- * 17 do not, and the 17th image, its output gradient zero, changes no
- * gradient: outputs, parameter and input gradients agree up to rounding. */
+ * backward pass runs on its own (so each layer runs all the sixteens
+ * before the next). 32 images on one thread take the lanes; 33 do not, and
+ * the 33rd image, its output gradient zero, changes no gradient: outputs,
+ * parameter and input gradients agree up to rounding. */
 static void lanes_should_match_the_per_image_path(void **state) {
     (void)state;
     enum { C = 3, HH = 13, WW = 23, OUT = 10, IN = C * HH * WW };
@@ -526,13 +527,14 @@ static void lanes_should_match_the_per_image_path(void **state) {
     size_t n = 0;
     cnn_rng rng;
     cnn_rng_seed(&rng, 11, 0);
-    float x17[17 * IN], dy[17 * OUT];
-    for (int i = 0; i < 17 * IN; i++)
-        x17[i] = cnn_rng_uniform(&rng) * 2.0f - 1.0f;
-    for (int i = 0; i < 17 * OUT; i++)
-        dy[i] = i < 16 * OUT ? cnn_rng_uniform(&rng) - 0.5f : 0.0f;
+    float *x33 = malloc(33 * IN * sizeof *x33), dy[33 * OUT];
+    assert_non_null(x33);
+    for (int i = 0; i < 33 * IN; i++)
+        x33[i] = cnn_rng_uniform(&rng) * 2.0f - 1.0f;
+    for (int i = 0; i < 33 * OUT; i++)
+        dy[i] = i < 32 * OUT ? cnn_rng_uniform(&rng) - 0.5f : 0.0f;
     for (int k = 0; k < 2; k++) {
-        const int B = 16 + k;
+        const int B = 32 + k;
         cnn_model *m = cnn_model_new("Net");
         const int seq = cnn_model_add_container(m, 0, "net", "Sequential");
         for (int i = 0; i < 7; i++) {
@@ -542,19 +544,19 @@ static void lanes_should_match_the_per_image_path(void **state) {
         }
         assert_int_equal(cnn_model_finalize(m), CNN_OK);
         assert_int_equal(cnn_model_init(m, CNN_INIT_DEFAULT, 3), CNN_OK);
-        cnn_tensor x = {.shape = cnn_shape_make(4, (int64_t[]){B, C, HH, WW}), .data = x17};
+        cnn_tensor x = {.shape = cnn_shape_make(4, (int64_t[]){B, C, HH, WW}), .data = x33};
         cnn_model_zero_grad(m);
         const float *out = cnn_model_forward_train(m, &x, 1, 1);
         if (!out) fail_msg("%s", cnn_model_error(m));
         const char *alg = cnn_model_node_algorithm(m, 2);
         const bool lanes = k == 0 && cnn_simd_level() == CNN_SIMD_AVX512;
         assert_true((strcmp(alg, "16 images a vector") == 0) == lanes);
-        y[k] = malloc(16 * OUT * sizeof(float));
+        y[k] = malloc(32 * OUT * sizeof(float));
         dx[k] = malloc((size_t)B * IN * sizeof(float));
         assert_non_null(y[k]);
         assert_non_null(dx[k]);
-        memcpy(y[k], out, 16 * OUT * sizeof(float));
-        assert_int_equal(cnn_model_backward(m, x17, dy, dx[k]), CNN_OK);
+        memcpy(y[k], out, 32 * OUT * sizeof(float));
+        assert_int_equal(cnn_model_backward(m, x33, dy, dx[k]), CNN_OK);
         const float *gb = cnn_model_grad_buffer(m, &n);
         g[k] = malloc(n * sizeof(float));
         assert_non_null(g[k]);
@@ -563,13 +565,13 @@ static void lanes_should_match_the_per_image_path(void **state) {
     }
     cnn_set_threads(0);
     double dyv = 0, dg = 0, gmax = 0, ddx = 0, dxmax = 0;
-    for (int i = 0; i < 16 * OUT; i++)
+    for (int i = 0; i < 32 * OUT; i++)
         dyv = fmax(dyv, fabs(y[0][i] - y[1][i]));
     for (size_t i = 0; i < n; i++) {
         dg = fmax(dg, fabs(g[0][i] - g[1][i]));
         gmax = fmax(gmax, fabs(g[1][i]));
     }
-    for (int i = 0; i < 16 * IN; i++) {
+    for (int i = 0; i < 32 * IN; i++) {
         ddx = fmax(ddx, fabs(dx[0][i] - dx[1][i]));
         dxmax = fmax(dxmax, fabs(dx[1][i]));
     }
@@ -584,6 +586,7 @@ static void lanes_should_match_the_per_image_path(void **state) {
         free(g[k]);
         free(dx[k]);
     }
+    free(x33);
 }
 
 int main(void) {

@@ -182,10 +182,11 @@ static void lenet_gradients_should_equal_pytorchs(void **state) {
 }
 
 /* Training on one thread with a batch of whole sixteens, LeNet's layers up
- * to its second pool run on 16 images per vector lane (lanes.c): PyTorch's
- * 8 images, repeated, give the same loss and gradients (each copy's input
- * gradient is PyTorch's divided by the copies). 16 images on one thread,
- * and 32 on two threads (two replicas of 16). */
+ * to its second pool run on 16 images per vector lane (lanes.c), a sixteen
+ * at a time through all of them: PyTorch's 8 images, repeated, give the
+ * same loss and gradients (each copy's input gradient is PyTorch's divided
+ * by the copies). 32 images on one thread, and 64 on two threads (two
+ * replicas of 32), two sixteens each. */
 static void lenet_gradients_in_lanes_should_equal_pytorchs(void **state) {
     (void)state;
     cnn_st_file *st = read_fixture("lenet_grad.step.safetensors");
@@ -196,7 +197,7 @@ static void lenet_gradients_in_lanes_should_equal_pytorchs(void **state) {
     assert_non_null(dref);
     const size_t per = cnn_tensor_numel(&x8);
     for (int threads = 1; threads <= 2; threads++) {
-        const int copies = 2 * threads;
+        const int copies = 4 * threads;
         cnn_set_threads(threads);
         cnn_model *m;
         assert_int_equal(cnn_zoo_build("lenet", &m), CNN_OK);
