@@ -241,10 +241,34 @@ CNN_TARGET_AVX512 static void fwd_any(int mt, int r, const cnn_conv_geom *g, con
 /* Piece k of n equal pieces of [0, len): [k*len/n, (k+1)*len/n). */
 static int piece(int len, int n, int k) { return (int)((long)k * len / n); }
 
+/* Rows this far ahead of the one being computed are fetched. */
+#define LANES_AHEAD 2
+
+/* n floats from p fetched into L1, for writing when write. A layer's
+ * outputs and gradients were last touched a step ago: each store would
+ * otherwise wait for its line (LeNet's conv1 forward, sigmoid included,
+ * with its outputs out of the caches: 3.05-3.62 -> 2.62-2.65 us per image;
+ * 2.51-2.68 with them in L2). */
+CNN_TARGET_AVX512 static void fetch(const float *p, size_t n, bool write) {
+    const char *c = (const char *)p;
+    for (size_t b = 0; b < n * sizeof(float); b += 64)
+        if (write)
+            _mm_prefetch(c + b, _MM_HINT_ET0);
+        else
+            _mm_prefetch(c + b, _MM_HINT_T0);
+}
+
+/* Output row oy of every channel, fetched for writing. */
+CNN_TARGET_AVX512 static void prefetch_row(float *y, const cnn_conv_geom *g, int oy) {
+    for (int m = 0; m < g->M; m++)
+        fetch(y + ((size_t)m * g->oh + oy) * g->ow * L, (size_t)g->ow * L, true);
+}
+
 void cnn_lanes_conv(const cnn_conv_geom *g, const float *xp, const float *w, const float *bias,
                     bool has_act, cnn_op act, float *y) {
     const int nm = (g->M + FWD_MT - 1) / FWD_MT, nr = (g->ow + FWD_R - 1) / FWD_R;
     for (int oy = 0; oy < g->oh; oy++) {
+        if (oy + LANES_AHEAD < g->oh) prefetch_row(y, g, oy + LANES_AHEAD);
         for (int i = 0; i < nr; i++) {
             const int ox0 = piece(g->ow, nr, i), r = piece(g->ow, nr, i + 1) - ox0;
             for (int j = 0; j < nm; j++) {
@@ -393,11 +417,14 @@ CNN_TARGET_AVX512 static void dx_any(int r, const cnn_conv_geom *g, const float 
 void cnn_lanes_conv_dx(const cnn_conv_geom *g, const float *w, const float *dy, float *dx) {
     const int nr = (g->ow + DX_R - 1) / DX_R;
     for (int c = 0; c < g->C; c++)
-        for (int py = g->ph; py < g->ph + g->H; py++)
+        for (int py = g->ph; py < g->ph + g->H; py++) {
+            const int ahead = py - g->ph + LANES_AHEAD;
+            if (ahead < g->H) fetch(dx + ((size_t)c * g->H + ahead) * g->W * L, (size_t)g->W * L, true);
             for (int i = 0; i < nr; i++) {
                 const int ox0 = piece(g->ow, nr, i);
                 dx_any(piece(g->ow, nr, i + 1) - ox0, g, w, dy, dx, c, py, ox0);
             }
+        }
 }
 
 CNN_TARGET_AVX512 void cnn_lanes_avgpool2(const float *x, int C, int H, int W, float *y) {
@@ -407,6 +434,7 @@ CNN_TARGET_AVX512 void cnn_lanes_avgpool2(const float *x, int C, int H, int W, f
         for (int oy = 0; oy < oh; oy++) {
             const float *r0 = x + ((size_t)c * H + 2 * oy) * W * L, *r1 = r0 + (size_t)W * L;
             float *yr = y + ((size_t)c * oh + oy) * ow * L;
+            fetch(yr, (size_t)ow * L, true);
             for (int ox = 0; ox < ow; ox++) {
                 const size_t a = (size_t)2 * ox * L;
                 __m512 s = _mm512_add_ps(_mm512_loadu_ps(r0 + a), _mm512_loadu_ps(r0 + a + L));
@@ -440,6 +468,10 @@ CNN_TARGET_AVX512 void cnn_lanes_avgpool2_backward(bool fused, cnn_op act, float
             const size_t at = ((size_t)c * H + iy) * W * L;
             float *d = dx + at;
             const float *yr = y + at, *g = dy + ((size_t)c * oh + iy / 2) * ow * L;
+            if (iy + LANES_AHEAD < H) {
+                fetch(d + (size_t)LANES_AHEAD * W * L, (size_t)W * L, true);
+                fetch(yr + (size_t)LANES_AHEAD * W * L, (size_t)W * L, false);
+            }
             for (int ix = 0; ix < W; ix++) {
                 __m512 v = _mm512_setzero_ps();
                 if (iy < 2 * oh && ix < 2 * ow) {
