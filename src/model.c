@@ -586,7 +586,7 @@ static void plan_lanes(cnn_model *m, bool train) {
         }
         if (end < 0) continue;
         /* A sixteen at a time through the whole chain when its activations
-         * run inside its convolutions and pools (see lanes_sixteen_at_a_time). */
+         * run inside its convolutions and pools (see above). */
         bool deep = end - i < LANES_CHAIN_MAX;
         for (int k = i; k <= end; k++) {
             m->nodes[k].lanes_in = k > i;
@@ -860,6 +860,16 @@ static bool memory_of(const cnn_model *m, const plan_sizes *sz, cnn_memory *r) {
     return true;
 }
 
+/* What plan_lanes decides for a node, from src to dst. */
+static void lanes_copy(cnn_node *dst, const cnn_node *src) {
+    dst->lanes_in = src->lanes_in;
+    dst->lanes_out = src->lanes_out;
+    dst->lanes_first = src->lanes_first;
+    dst->lanes_last = src->lanes_last;
+    dst->lanes_from = src->lanes_from;
+    dst->lanes_to = src->lanes_to;
+}
+
 cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cnn_memory *out) {
     *out = (cnn_memory){0};
     m->err[0] = 0;
@@ -876,7 +886,8 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
     const cnn_shape input_shape = m->input_shape;
     cnn_shape *shapes = keep ? NULL : malloc((2 * nn + 1) * sizeof *shapes);
     size_t *off = malloc((3 * nn + 1) * sizeof *off);
-    unsigned char *zero = malloc(nn + 1), *lanes = malloc(nn + 1);
+    unsigned char *zero = malloc(nn + 1);
+    cnn_node *lanes = malloc((nn + 1) * sizeof *lanes);
     if ((!keep && !shapes) || !off || !zero || !lanes) {
         free(shapes);
         free(off);
@@ -884,9 +895,9 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
         free(lanes);
         return cnn_model_fail(m, CNN_STATUS_NO_MEMORY, "out of memory");
     }
-    /* plan_layout decides the layouts anew: the plan's own are put back. */
+    /* plan_layout decides the lanes anew (plan_lanes): the plan's own are put back. */
     for (size_t i = 0; i < nn; i++)
-        lanes[i] = (unsigned char)(m->nodes[i].lanes_in | m->nodes[i].lanes_out << 1);
+        lanes_copy(&lanes[i], &m->nodes[i]);
     for (size_t i = 0; shapes && i < nn; i++) {
         shapes[2 * i] = m->nodes[i].in_shape;
         shapes[2 * i + 1] = m->nodes[i].out_shape;
@@ -911,10 +922,8 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
         m->trained_forward = trained_forward;
         m->rep_threads = rep_threads;
     }
-    for (size_t i = 0; i < nn; i++) {
-        m->nodes[i].lanes_in = lanes[i] & 1;
-        m->nodes[i].lanes_out = lanes[i] >> 1 & 1;
-    }
+    for (size_t i = 0; i < nn; i++)
+        lanes_copy(&m->nodes[i], &lanes[i]);
     free(shapes);
     free(off);
     free(zero);

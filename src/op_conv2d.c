@@ -94,7 +94,10 @@ static void conv_repr(const cnn_layer *L, cnn_sb *sb) {
 }
 
 /* Three ways to run a convolution, chosen per layer and batch from
- * measurements on a 2-core AVX-512 Xeon:
+ * measurements on a 2-core AVX-512 Xeon, and a fourth in training on one
+ * thread (a replica each, see replicas.c): small stride-1 layers between a
+ * first Conv2d and an AvgPool2d(2) run on 16 images per vector lane
+ * (lanes.c, plan_lanes in model.c), as below.
  *
  * Per image, when one image's patches fit in L2 (K*P floats, K =
  * C/groups*kh*kw, P = oh*ow) and the batch keeps every thread busy, or the

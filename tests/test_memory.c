@@ -176,6 +176,47 @@ static void memory_should_leave_the_models_plan_alone(void **state) {
     cnn_model_free(m);
 }
 
+/* On one thread with a batch of whole sixteens, LeNet's layers up to its
+ * second pool run on 16 images per vector lane, a sixteen at a time (the
+ * plan records which and how many): planning the memory of other batches
+ * between the forward and the backward pass leaves that alone, and the
+ * gradients are the same bits as a model's that planned nothing. */
+static void memory_should_leave_a_lanes_plan_alone(void **state) {
+    (void)state;
+    cnn_set_threads(1);
+    cnn_model *m = zoo("lenet"), *ref = zoo("lenet");
+    cnn_shape in = zoo_input("lenet", 32), big = zoo_input("lenet", 64),
+              small = zoo_input("lenet", 2);
+    cnn_tensor x;
+    assert_int_equal(cnn_tensor_alloc(&x, &in), CNN_OK);
+    cnn_rng rng;
+    cnn_rng_seed(&rng, 9, 0);
+    for (size_t i = 0; i < cnn_tensor_numel(&x); i++)
+        x.data[i] = cnn_rng_uniform(&rng);
+    float dy[32 * 10];
+    for (int i = 0; i < 32 * 10; i++)
+        dy[i] = cnn_rng_uniform(&rng) - 0.5f;
+    cnn_model *both[2] = {m, ref};
+    for (int k = 0; k < 2; k++) {
+        cnn_model_zero_grad(both[k]);
+        assert_non_null(cnn_model_forward_train(both[k], &x, 1, 0));
+    }
+    cnn_memory planned;
+    assert_int_equal(cnn_model_memory(m, &big, true, &planned), CNN_OK);
+    assert_int_equal(cnn_model_memory(m, &small, true, &planned), CNN_OK);
+    assert_int_equal(cnn_model_memory(m, &big, false, &planned), CNN_OK);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(cnn_model_backward(both[k], x.data, dy, NULL), CNN_OK);
+    size_t n, n2;
+    const float *g = cnn_model_grad_buffer(m, &n), *g2 = cnn_model_grad_buffer(ref, &n2);
+    assert_int_equal(n, n2);
+    assert_memory_equal(g, g2, n * sizeof *g);
+    cnn_set_threads(0);
+    cnn_tensor_free(&x);
+    cnn_model_free(m);
+    cnn_model_free(ref);
+}
+
 static void memory_should_report_shape_errors_as_infer_does(void **state) {
     (void)state;
     cnn_model *m = zoo("lenet");
@@ -258,6 +299,7 @@ int main(void) {
         cmocka_unit_test(memory_should_equal_what_inference_allocates),
         cmocka_unit_test(memory_should_equal_what_training_allocates),
         cmocka_unit_test(memory_should_leave_the_models_plan_alone),
+        cmocka_unit_test(memory_should_leave_a_lanes_plan_alone),
         cmocka_unit_test(memory_should_report_shape_errors_as_infer_does),
         cmocka_unit_test(memory_should_count_batchnorm_counters_and_masks),
         cmocka_unit_test(optimizer_state_should_be_one_parameter_buffer_per_state),
