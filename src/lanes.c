@@ -346,12 +346,21 @@ CNN_TARGET_AVX512 void cnn_lanes_conv_dw(const cnn_conv_geom *g, const float *xp
                 dw_any(mt, g, xp, dy, dw, m0, c, ki);
     }
     if (!db) return;
+    /* Four sums a channel, so that the additions do not wait on each other:
+     * one chain of 784 on LeNet's conv1 took 0.3 us per image. */
     const size_t P = (size_t)g->oh * g->ow;
     for (int m = 0; m < g->M; m++) {
-        __m512 s = _mm512_loadu_ps(db + (size_t)m * L);
-        for (size_t i = 0; i < P; i++)
-            s = _mm512_add_ps(s, _mm512_loadu_ps(dy + ((size_t)m * P + i) * L));
-        _mm512_storeu_ps(db + (size_t)m * L, s);
+        const float *d = dy + (size_t)m * P * L;
+        __m512 s[4] = {_mm512_loadu_ps(db + (size_t)m * L), _mm512_setzero_ps(),
+                       _mm512_setzero_ps(), _mm512_setzero_ps()};
+        size_t i = 0;
+        for (; i + 4 <= P; i += 4)
+            for (int e = 0; e < 4; e++)
+                s[e] = _mm512_add_ps(s[e], _mm512_loadu_ps(d + (i + (size_t)e) * L));
+        for (; i < P; i++)
+            s[0] = _mm512_add_ps(s[0], _mm512_loadu_ps(d + i * L));
+        _mm512_storeu_ps(db + (size_t)m * L,
+                         _mm512_add_ps(_mm512_add_ps(s[0], s[1]), _mm512_add_ps(s[2], s[3])));
     }
 }
 

@@ -567,10 +567,10 @@ static void plan_lanes(cnn_model *m, bool train) {
     const int64_t N = m->input_shape.dim[0];
     for (int i = 0; i < m->n_nodes; i++) {
         cnn_node *n = &m->nodes[i];
-        n->lanes_in = n->lanes_out = false;
-        n->lanes_first = n->lanes_last = -1;
-        n->lanes_from = 0;
-        n->lanes_to = N / CNN_LANES;
+        n->lanes.in = n->lanes.out = false;
+        n->lanes.first = n->lanes.last = -1;
+        n->lanes.from = 0;
+        n->lanes.to = N / CNN_LANES;
     }
     if (!train || omp_get_max_threads() != 1 || N < CNN_LANES || N % CNN_LANES) return;
     for (int i = 0; i < m->n_nodes; i++) {
@@ -589,14 +589,14 @@ static void plan_lanes(cnn_model *m, bool train) {
          * run inside its convolutions and pools (see above). */
         bool deep = end - i < LANES_CHAIN_MAX;
         for (int k = i; k <= end; k++) {
-            m->nodes[k].lanes_in = k > i;
-            m->nodes[k].lanes_out = k < end;
+            m->nodes[k].lanes.in = k > i;
+            m->nodes[k].lanes.out = k < end;
             if (is_activation(m->nodes[k].L.op))
                 deep = deep && act_in_place(m, k, true) && act_before_pool(m, k + 1) == k;
         }
         for (int k = i; deep && k <= end; k++) {
-            m->nodes[k].lanes_first = i;
-            m->nodes[k].lanes_last = end;
+            m->nodes[k].lanes.first = i;
+            m->nodes[k].lanes.last = end;
         }
         i = end;
     }
@@ -649,7 +649,7 @@ static bool plan_gradients(const cnn_model *m, const int *owner, const size_t *s
     for (int b = 0; b < nn; b++) {
         if (owner[b] != b) continue;
         int start = reader[b] < 0 ? b : reader[b];
-        if (m->nodes[b].lanes_last > start) start = m->nodes[b].lanes_last;
+        if (m->nodes[b].lanes.last > start) start = m->nodes[b].lanes.last;
         order[nb++] = (grad_buf){start, b};
     }
     qsort(order, (size_t)nb, sizeof *order, grad_buf_cmp);
@@ -664,7 +664,7 @@ static bool plan_gradients(const cnn_model *m, const int *owner, const size_t *s
             moved = false;
             for (int q = 0; q < k; q++) {
                 const int c = order[q].b,
-                          low = m->nodes[c].lanes_first >= 0 ? m->nodes[c].lanes_first : c;
+                          low = m->nodes[c].lanes.first >= 0 ? m->nodes[c].lanes.first : c;
                 if (low > order[k].start) continue;
                 const size_t a = grad_offset[c], e = a + size[c];
                 if (off < e && a < off + size[b]) {
@@ -860,16 +860,6 @@ static bool memory_of(const cnn_model *m, const plan_sizes *sz, cnn_memory *r) {
     return true;
 }
 
-/* What plan_lanes decides for a node, from src to dst. */
-static void lanes_copy(cnn_node *dst, const cnn_node *src) {
-    dst->lanes_in = src->lanes_in;
-    dst->lanes_out = src->lanes_out;
-    dst->lanes_first = src->lanes_first;
-    dst->lanes_last = src->lanes_last;
-    dst->lanes_from = src->lanes_from;
-    dst->lanes_to = src->lanes_to;
-}
-
 cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cnn_memory *out) {
     *out = (cnn_memory){0};
     m->err[0] = 0;
@@ -887,7 +877,7 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
     cnn_shape *shapes = keep ? NULL : malloc((2 * nn + 1) * sizeof *shapes);
     size_t *off = malloc((3 * nn + 1) * sizeof *off);
     unsigned char *zero = malloc(nn + 1);
-    cnn_node *lanes = malloc((nn + 1) * sizeof *lanes);
+    cnn_lanes_plan *lanes = malloc((nn + 1) * sizeof *lanes);
     if ((!keep && !shapes) || !off || !zero || !lanes) {
         free(shapes);
         free(off);
@@ -897,7 +887,7 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
     }
     /* plan_layout decides the lanes anew (plan_lanes): the plan's own are put back. */
     for (size_t i = 0; i < nn; i++)
-        lanes_copy(&lanes[i], &m->nodes[i]);
+        lanes[i] = m->nodes[i].lanes;
     for (size_t i = 0; shapes && i < nn; i++) {
         shapes[2 * i] = m->nodes[i].in_shape;
         shapes[2 * i + 1] = m->nodes[i].out_shape;
@@ -923,7 +913,7 @@ cnn_status cnn_model_memory(cnn_model *m, const cnn_shape *input, bool train, cn
         m->rep_threads = rep_threads;
     }
     for (size_t i = 0; i < nn; i++)
-        lanes_copy(&m->nodes[i], &lanes[i]);
+        m->nodes[i].lanes = lanes[i];
     free(shapes);
     free(off);
     free(zero);
@@ -966,15 +956,15 @@ static void run_node(cnn_model *m, int i, const float *x, bool train, uint64_t s
  * [k, k + 1) on each call, and then every sixteen again for calls outside. */
 static void lanes_only(cnn_model *m, int first, int last, int64_t k) {
     for (int j = first; j <= last; j++) {
-        m->nodes[j].lanes_from = k < 0 ? 0 : k;
-        m->nodes[j].lanes_to = k < 0 ? m->input_shape.dim[0] / CNN_LANES : k + 1;
+        m->nodes[j].lanes.from = k < 0 ? 0 : k;
+        m->nodes[j].lanes.to = k < 0 ? m->input_shape.dim[0] / CNN_LANES : k + 1;
     }
 }
 
 /* Runs every node on x (already checked against the inferred shape). */
 static void run_nodes(cnn_model *m, const float *x, bool train, uint64_t seed, uint64_t step) {
     for (int i = 0; i < m->n_nodes; i++) {
-        const int last = m->nodes[i].lanes_last;
+        const int last = m->nodes[i].lanes.last;
         if (last < 0) {
             run_node(m, i, x, train, seed, step);
             continue;
@@ -1133,7 +1123,7 @@ cnn_status cnn_model_backward(cnn_model *m, const float *x, const float *dy, flo
     cnn_shape_numel(&last->out_shape, &numel);
     memcpy(m->darena + last->grad_offset, dy, numel * sizeof(float));
     for (int i = m->n_nodes - 1; i >= 0; i--) {
-        const int first = m->nodes[i].lanes_first;
+        const int first = m->nodes[i].lanes.first;
         if (first < 0) {
             bwd_io io;
             const bool runs = backward_begin(m, i, x, dx, &io);

@@ -90,6 +90,19 @@ const cnn_op_vtable *cnn_op_table(cnn_op op);
  * direct kernel, training by im2col, keeping the patches. */
 const char *cnn_conv2d_algorithm(const struct cnn_node *n, bool train);
 
+/* Training plans on one thread, with a batch of whole sixteens, only (see
+ * plan_lanes in model.c): a node's input, and its gradient, lie as 16
+ * images per vector lane (lanes.h) when in, its output and its gradient
+ * when out; the op runs lanes.c's kernels. A chain that runs a sixteen at a
+ * time through all its nodes has its first and last node on each of its
+ * nodes (-1 on the others); the op's call runs the sixteens [from, to) of
+ * the batch, every sixteen outside such a chain. */
+typedef struct cnn_lanes_plan {
+    bool in, out;
+    int first, last;
+    int64_t from, to;
+} cnn_lanes_plan;
+
 struct cnn_node {
     cnn_layer L;
     const cnn_op_vtable *vt;
@@ -125,17 +138,7 @@ struct cnn_node {
      * (bwd_skip). */
     bool bwd_act_fused, bwd_act_sets, bwd_skip;
     cnn_op bwd_act;
-    /* Training plans on one thread, with a batch of whole sixteens, only (see
-     * plan_lanes in model.c): the node's input, and its gradient, lie as
-     * 16 images per vector lane (lanes.h) when lanes_in, its output and its
-     * gradient when lanes_out; the op runs lanes.c's kernels. */
-    bool lanes_in, lanes_out;
-    /* A chain that runs a sixteen at a time through all its nodes (see
-     * plan_lanes): its first and last node on each of its nodes, -1 on the
-     * others. The op's call runs the sixteens [lanes_from, lanes_to) of the
-     * batch; every sixteen, outside such a chain. */
-    int lanes_first, lanes_last;
-    int64_t lanes_from, lanes_to;
+    cnn_lanes_plan lanes;
 };
 
 typedef struct cnn_module {

@@ -319,8 +319,8 @@ static size_t conv_lanes_sums_floats(const conv_dims *d) {
 /* A sixteen's input as the kernels take it: padded into xp, or as it is. */
 static const float *conv_lanes_input(const cnn_node *n, const conv_dims *d, const float *x,
                                      float *xp) {
-    if (n->lanes_in && d->geom.ph == 0 && d->geom.pw == 0) return x;
-    cnn_lanes_pad(&d->geom, x, !n->lanes_in, xp);
+    if (n->lanes.in && d->geom.ph == 0 && d->geom.pw == 0) return x;
+    cnn_lanes_pad(&d->geom, x, !n->lanes.in, xp);
     return xp;
 }
 
@@ -329,7 +329,7 @@ static void conv_lanes_forward(const cnn_node *n, const conv_dims *d, const floa
     const float *weight = n->param[CNN_SLOT_WEIGHT], *bias = n->param[CNN_SLOT_BIAS];
     const size_t in = (size_t)(d->C * d->H * d->W) * CNN_LANES,
                  out = (size_t)(d->OC * d->P) * CNN_LANES;
-    for (int64_t k = n->lanes_from; k < n->lanes_to; k++)
+    for (int64_t k = n->lanes.from; k < n->lanes.to; k++)
         cnn_lanes_conv(&d->geom, conv_lanes_input(n, d, x + (size_t)k * in, work), weight, bias,
                        n->has_act, n->act, y + (size_t)k * out);
 }
@@ -343,13 +343,13 @@ static void conv_lanes_backward(const cnn_node *n, const conv_dims *d, const flo
     const size_t nw = (size_t)(d->OC * d->K);
     float *xp = work, *dxl = xp + cnn_lanes_pad_floats(&d->geom) + 16;
     float *dw = sums, *db = dw + nw * CNN_LANES;
-    if (n->lanes_from == 0) memset(sums, 0, conv_lanes_sums_floats(d) * sizeof(float));
-    for (int64_t k = n->lanes_from; k < n->lanes_to; k++) {
+    if (n->lanes.from == 0) memset(sums, 0, conv_lanes_sums_floats(d) * sizeof(float));
+    for (int64_t k = n->lanes.from; k < n->lanes.to; k++) {
         const float *dyk = dy + (size_t)k * out;
         cnn_lanes_conv_dw(&d->geom, conv_lanes_input(n, d, x + (size_t)k * in, xp), dyk, dw,
                           dbias ? db : NULL);
         if (!dx) continue;
-        if (n->lanes_in) {
+        if (n->lanes.in) {
             cnn_lanes_conv_dx(&d->geom, weight, dyk, dx + (size_t)k * in);
         } else {
             memset(dxl, 0, in * sizeof(float));
@@ -357,14 +357,14 @@ static void conv_lanes_backward(const cnn_node *n, const conv_dims *d, const flo
             cnn_lanes_scatter(dxl, in / CNN_LANES, dx + (size_t)k * in, true);
         }
     }
-    if (n->lanes_to < d->N / CNN_LANES) return;
+    if (n->lanes.to < d->N / CNN_LANES) return;
     cnn_lanes_reduce(dw, nw, dweight);
     if (dbias) cnn_lanes_reduce(db, (size_t)d->OC, dbias);
 }
 
 static size_t conv_workspace(const cnn_node *n) {
     conv_dims d = conv_dims_of(n);
-    if (n->lanes_out) return conv_lanes_floats(&d, false, n->lanes_in);
+    if (n->lanes.out) return conv_lanes_floats(&d, false, n->lanes.in);
     if (d.per_image)
         return (size_t)d.threads * conv_thread_floats(&d, false) + 16 +
                (d.narrow ? cnn_conv_narrow_floats(&d.geom) : 0);
@@ -376,7 +376,7 @@ static size_t conv_workspace(const cnn_node *n) {
 
 static size_t conv_workspace_backward(const cnn_node *n) {
     conv_dims d = conv_dims_of(n);
-    if (n->lanes_out) return conv_lanes_floats(&d, true, n->lanes_in);
+    if (n->lanes.out) return conv_lanes_floats(&d, true, n->lanes.in);
     /* The transposed weights (OC*K) come first. */
     if (d.per_image)
         return (size_t)(d.OC * d.K + 16) + (size_t)conv_blocks(&d) * conv_block_floats(&d) +
@@ -458,7 +458,7 @@ static bool conv_keeps_patches(const conv_dims *d, const cnn_layer *L) {
 
 static size_t conv_aux_bytes(const cnn_node *n) {
     const conv_dims d = conv_dims_of(n);
-    if (n->lanes_out) return conv_lanes_sums_floats(&d) * sizeof(float);
+    if (n->lanes.out) return conv_lanes_sums_floats(&d) * sizeof(float);
     return conv_keeps_patches(&d, &n->L) ? (size_t)(d.N * d.G * d.K * d.P) * sizeof(float) : 0;
 }
 
@@ -572,7 +572,7 @@ static void conv_forward_train(cnn_node *n, const float *x, float *y, void *aux,
                                cnn_rng *rng) {
     (void)rng;
     const conv_dims d = conv_dims_of(n);
-    if (n->lanes_out) {
+    if (n->lanes.out) {
         conv_lanes_forward(n, &d, x, y, work);
         return;
     }
@@ -772,7 +772,7 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
     (void)y;
     const cnn_layer *L = &n->L;
     const conv_dims d = conv_dims_of(n);
-    if (n->lanes_out) {
+    if (n->lanes.out) {
         conv_lanes_backward(n, &d, x, dy, dx, (float *)aux, work);
         return;
     }
@@ -811,7 +811,7 @@ static void conv_backward(const cnn_node *n, const float *x, const float *y, con
 
 const char *cnn_conv2d_algorithm(const cnn_node *n, bool train) {
     const conv_dims d = conv_dims_of(n);
-    if (train && n->lanes_out) return "16 images a vector";
+    if (train && n->lanes.out) return "16 images a vector";
     if (d.per_image && d.narrow) return "per image, narrow"; /* in training too: no kept patches */
     if (d.per_image)
         return d.direct || (d.direct_infer && !(train && conv_keeps_patches(&d, &n->L)))

@@ -241,7 +241,7 @@ bool cnn_pool_lanes_ok(const cnn_node *n) {
 }
 
 static size_t avgpool_workspace(const cnn_node *n) {
-    if (!n->lanes_in || n->lanes_out) return 0;
+    if (!n->lanes.in || n->lanes.out) return 0;
     size_t numel;
     cnn_shape_numel(&n->out_shape, &numel);
     return numel / (size_t)n->out_shape.dim[0] * CNN_LANES;
@@ -251,9 +251,9 @@ static void avgpool_lanes_forward(const cnn_node *n, const float *x, float *y, f
     const int C = (int)n->in_shape.dim[1], H = (int)n->in_shape.dim[2], W = (int)n->in_shape.dim[3];
     const size_t in = (size_t)C * H * W * CNN_LANES,
                  out = (size_t)C * (H / 2) * (W / 2) * CNN_LANES;
-    for (int64_t k = n->lanes_from; k < n->lanes_to; k++) {
-        cnn_lanes_avgpool2(x + (size_t)k * in, C, H, W, n->lanes_out ? y + (size_t)k * out : work);
-        if (!n->lanes_out) cnn_lanes_scatter(work, out / CNN_LANES, y + (size_t)k * out, false);
+    for (int64_t k = n->lanes.from; k < n->lanes.to; k++) {
+        cnn_lanes_avgpool2(x + (size_t)k * in, C, H, W, n->lanes.out ? y + (size_t)k * out : work);
+        if (!n->lanes.out) cnn_lanes_scatter(work, out / CNN_LANES, y + (size_t)k * out, false);
     }
 }
 
@@ -263,9 +263,9 @@ static void avgpool_lanes_backward(const cnn_node *n, const float *x, const floa
     const size_t in = (size_t)C * H * W * CNN_LANES,
                  out = (size_t)C * (H / 2) * (W / 2) * CNN_LANES;
     const bool add = !n->bwd_act_fused || !n->bwd_act_sets;
-    for (int64_t k = n->lanes_from; k < n->lanes_to; k++) {
+    for (int64_t k = n->lanes.from; k < n->lanes.to; k++) {
         const float *g = dy + (size_t)k * out;
-        if (!n->lanes_out) {
+        if (!n->lanes.out) {
             cnn_lanes_gather(g, out / CNN_LANES, work);
             g = work;
         }
@@ -284,7 +284,7 @@ static void avgpool_backward(const cnn_node *n, const float *x, const float *y, 
     (void)y;
     (void)aux;
     if (!dx) return;
-    if (n->lanes_in) {
+    if (n->lanes.in) {
         avgpool_lanes_backward(n, x, dy, dx, work);
         return;
     }
@@ -343,7 +343,7 @@ static void avgpool_backward(const cnn_node *n, const float *x, const float *y, 
 /* The divisor follows PyTorch: with count_include_pad the window clipped to the
  * padded input, otherwise the window clipped to the input itself. */
 static void avgpool_forward(const cnn_node *n, const float *x, float *y, float *work) {
-    if (n->lanes_in) {
+    if (n->lanes.in) {
         avgpool_lanes_forward(n, x, y, work);
         return;
     }
