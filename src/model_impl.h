@@ -101,6 +101,9 @@ typedef struct cnn_lanes_plan {
     bool in, out;
     int first, last;
     int64_t from, to;
+    /* In such a chain, the gradient of the node's input (din_one) and of its
+     * output (dout_one) hold one sixteen, reused by each: the chain's own. */
+    bool din_one, dout_one;
 } cnn_lanes_plan;
 
 struct cnn_node {

@@ -345,12 +345,12 @@ static void conv_lanes_backward(const cnn_node *n, const conv_dims *d, const flo
     float *dw = sums, *db = dw + nw * CNN_LANES;
     if (n->lanes.from == 0) memset(sums, 0, conv_lanes_sums_floats(d) * sizeof(float));
     for (int64_t k = n->lanes.from; k < n->lanes.to; k++) {
-        const float *dyk = dy + (size_t)k * out;
+        const float *dyk = n->lanes.dout_one ? dy : dy + (size_t)k * out;
         cnn_lanes_conv_dw(&d->geom, conv_lanes_input(n, d, x + (size_t)k * in, xp), dyk, dw,
                           dbias ? db : NULL);
         if (!dx) continue;
         if (n->lanes.in) {
-            cnn_lanes_conv_dx(&d->geom, weight, dyk, dx + (size_t)k * in);
+            cnn_lanes_conv_dx(&d->geom, weight, dyk, n->lanes.din_one ? dx : dx + (size_t)k * in);
         } else {
             memset(dxl, 0, in * sizeof(float));
             cnn_lanes_conv_dx(&d->geom, weight, dyk, dxl);

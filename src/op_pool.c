@@ -264,13 +264,14 @@ static void avgpool_lanes_backward(const cnn_node *n, const float *x, const floa
                  out = (size_t)C * (H / 2) * (W / 2) * CNN_LANES;
     const bool add = !n->bwd_act_fused || !n->bwd_act_sets;
     for (int64_t k = n->lanes.from; k < n->lanes.to; k++) {
-        const float *g = dy + (size_t)k * out;
+        const float *g = n->lanes.dout_one ? dy : dy + (size_t)k * out;
         if (!n->lanes.out) {
             cnn_lanes_gather(g, out / CNN_LANES, work);
             g = work;
         }
-        cnn_lanes_avgpool2_backward(n->bwd_act_fused, n->bwd_act, dx + (size_t)k * in,
-                                    x + (size_t)k * in, g, C, H, W, add);
+        cnn_lanes_avgpool2_backward(n->bwd_act_fused, n->bwd_act,
+                                    n->lanes.din_one ? dx : dx + (size_t)k * in, x + (size_t)k * in,
+                                    g, C, H, W, add);
     }
 }
 
