@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "conv_direct.h"
-#include "lanes.h"
 #include "gemm.h"
 #include "im2col.h"
+#include "lanes.h"
 #include "parallel.h"
 #include "winograd.h"
 #include "model_impl.h"
