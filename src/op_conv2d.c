@@ -1,4 +1,5 @@
-/* op_conv2d.c - Conv2d: im2col, then a matrix product per image or per chunk of images. */
+/* op_conv2d.c - Conv2d: per image (im2col and a product, or straight from the image), in chunks
+ * of images, by Winograd, or in training on 16 images per vector lane (lanes.c). */
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
