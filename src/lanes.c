@@ -428,7 +428,8 @@ void cnn_lanes_conv_dx(const cnn_conv_geom *g, const float *w, const float *dy, 
     for (int c = 0; c < g->C; c++)
         for (int py = g->ph; py < g->ph + g->H; py++) {
             const int ahead = py - g->ph + LANES_AHEAD;
-            if (ahead < g->H) fetch(dx + ((size_t)c * g->H + ahead) * g->W * L, (size_t)g->W * L, true);
+            if (ahead < g->H)
+                fetch(dx + ((size_t)c * g->H + ahead) * g->W * L, (size_t)g->W * L, true);
             for (int i = 0; i < nr; i++) {
                 const int ox0 = piece(g->ow, nr, i);
                 dx_any(piece(g->ow, nr, i + 1) - ox0, g, w, dy, dx, c, py, ox0);
